@@ -1,0 +1,1 @@
+"""GeneralPoints builder: see `builder.py` and the dataset card `README.md`."""

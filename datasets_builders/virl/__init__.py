@@ -1,0 +1,1 @@
+"""V-IRL builder: see `builder.py` and the dataset card `README.md`."""
