@@ -1,0 +1,319 @@
+"""Text the tiny tokenizer is trained on: the library's own task text.
+
+The default corpus gathers the string constants of whichever environment prompt modules import
+(`sft_vs_rl.envs.generalpoints.prompts`, `sft_vs_rl.envs.virl.prompts`) and always adds built-in representative
+text: the paper's GeneralPoints and V-IRL prompt templates verbatim (reference/sftvsrl_spec.md §1.4, §2.5), filled
+with seeded random hands, formulas, instructions and observation histories, the JSON answer formats, the compact
+prompt style, and the verifiers' feedback messages. The tokenizer is byte-level, so text outside the corpus still
+encodes; the corpus only decides which strings get short encodings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import random
+from collections.abc import Iterable
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ENV_PROMPT_MODULES", "corpus_fingerprint", "default_corpus"]
+
+ENV_PROMPT_MODULES = ("sft_vs_rl.envs.generalpoints.prompts", "sft_vs_rl.envs.virl.prompts")
+"""Modules whose public string constants join the default corpus when they import."""
+
+RANKS = ("A", "2", "3", "4", "5", "6", "7", "8", "9", "10", "J", "Q", "K")
+FACE_CARD_MSGS = (
+    "'J', 'Q', and 'K' count as '10'.",
+    "'J', 'Q', and 'K' count as '11', '12', and '13' respectively.",
+)
+ABSOLUTE_DIRECTIONS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
+RELATIVE_DIRECTIONS = ("left", "right", "slightly left", "slightly right")
+LANDMARK_RELATIONS = ("left", "right", "left front", "right front", "left behind", "right behind")
+LANDMARKS = (
+    "Hotel 32One", "Korean War Memorial", "MoMA Design Store", "Aritzia", "Miller's Deli", "Blue Harbor Cafe",
+    "Trattoria da Marco", "Farmacia San Luca", "The Fox & Anchor", "Patel Sweets", "Mama Ada Kitchen",
+    "Golden Jewellery", "City Library", "Central Park", "Grand Hotel", "Subway Station", "Corner Bakery",
+    "Riverside Museum", "St. Mary's Church", "Green Pharmacy", "Union Bank", "Sunrise Gym",
+)
+
+# Verbatim `Q_GeneralPoint_EQN_L` (reference/sftvsrl_spec.md §1.4), placeholders in braces.
+GP_L_TEMPLATE = """
+[Task Description]
+You are an expert 24 points card game player. You will receive a set of 4 cards.
+Note that {face_card_msg}, and each card must be used once.
+Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
+
+[Input]
+Cards: {cards}
+
+[Output]
+{{
+  "cards": [x, y, z, w], where {face_card_msg},
+  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
+  "formula": 'an equation that equals {target_number}',
+}}
+
+"""
+
+# `Q_GeneralPoint_EQN_VL`: the image replaces the [Input] block.
+GP_VL_TEMPLATE = """
+[Task Description]
+You are an expert 24 points card game player. You are observing these four cards in the image.
+Note that {face_card_msg}, and each card must be used once.
+Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
+
+[Output]
+Your response should be a valid json file in the following format:
+{{
+  "cards": [x, y, z, w], where {face_card_msg},
+  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
+  "formula": 'an equation that equals {target_number}',
+}}
+
+"""
+
+GP_RESPONSE = '\n{{\n  "cards": {cards},\n  "number": {numbers},\n  "formula": "{formula}={target}",\n}}'
+GP_COMPACT_PROMPT = "Rule: J,Q,K={rule}. Target: {target}. Cards: [{cards}]"
+GP_COMPACT_RESPONSE = '{{"cards": [{cards}], "number": [{numbers}], "formula": "{formula}={target}"}}'
+
+GP_FEEDBACK = (
+    "Correct solution.",
+    "partial solution.",
+    "illegal characters.",
+    "invalid sequence after number.",
+    "invalid sequence after operator.",
+    "invalid sequence before '('.",
+    "unmatched closing parenthesis.",
+    "invalid sequence after ')'.",
+    "unknown token.",
+    "you recognized wrong cards",
+    "your formula does not match any solution.",
+    "your formula is incorrect.",
+    "step_limit_reached",
+)
+
+# Verbatim `Q_VIRL_L` (reference/sftvsrl_spec.md §2.5); the trailing space after "executed." (\\u0020) is in the source.
+VIRL_L_TEMPLATE = """
+[Task Description]
+You are an expert in navigation. You will receive a sequence of instructions to follow. You
+are also provided with your observation and action history in text. Your goal is to first analyze the instruction and identify the next sentence to be executed.\u0020
+Then, you need to provide the action to be taken based on the current observation and instruction.
+
+[Instruction]
+{instruction}
+
+[Action space]
+{action_space}
+
+[Observations and actions sequence]
+{obs_act_seq}
+
+[Output]
+{{
+  "current observation": latest observation from the observation sequence,
+  "current instruction": analyze the full instruction and identify the sentence to be executed,
+  "action": the action to be taken chosen from the action space,
+}}
+"""
+
+VIRL_VL_TEMPLATE = """
+[Task Description]
+You are an expert in navigation. You will receive a sequence of instructions to follow while observing your surrounding stree tviews. You
+are also provided with your observation and action history in text. Your goal is to first analyze the instruction and identify the next sentence to be executed.\u0020
+Then, you need to provide the action to be taken based on the current observation and instruction.
+
+[Instruction]
+{instruction}
+
+[Action space]
+{action_space}
+
+[Observations and actions sequence]
+{obs_act_seq}
+
+[Observation format]
+You observe a 2x2 grid of streetview images with the following headings:
+[front, right
+ back, left]
+You need to identify if any of the landmarks in the instruction are visible in the street view grid.
+
+[Output]
+{{
+  "current observation": latest observation from the street view grid,
+  "current instruction": analyze the full instruction and identify the sentence to be executed,
+  "action": the action to be taken chosen from the action space,
+}}
+"""
+
+VIRL_ACTION_SPACE = (
+    '"forward()": indicates moving forward one step\n'
+    '"turn_direction(x)": indicates adjust the ego agent direction towards x direction. x could be any following '
+    "{choices}\n"
+    '"stop()": indicates the navigation is finished.'
+)
+VIRL_RESPONSE = (
+    '{{\n  "current observation": "{observation}",\n  "current instruction": "{instruction}",\n'
+    '  "action": "{action}",\n}}'
+)
+VIRL_RETRY_FORMAT = (
+    "Please avoid this {what} and try again in the same format:\n[Output]\n{{{{\n"
+    '  "current observation": latest observation from the streetview grid,\n'
+    '  "current instruction": analyze the full instruction and identify the sentence to be executed,\n'
+    '  "action": the action to be taken chosen from the action space,\n}}}}.'
+)
+VIRL_FEEDBACK = (
+    "Correct action.",
+    "you make incorrect action. " + VIRL_RETRY_FORMAT.format(what="action"),
+    "you are not at any intersection. " + VIRL_RETRY_FORMAT.format(what="observation"),
+    "Exceed maximum verify steps",
+)
+FAILURE_PREFIX = "You failed this trial because "
+# The chat template's system turn of every text-only prompt (Llama-3.2-Vision writes it only when there is no image).
+SYSTEM_HEADER = "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+
+
+def _random_formula(rng: random.Random, numbers: list[int]) -> str:
+    ops = "+-*/"
+    parts = [str(n) for n in numbers]
+    formula = parts[0]
+    for part in parts[1:]:
+        formula = f"{formula}{rng.choice(ops)}{part}"
+        if rng.random() < 0.4:
+            formula = f"({formula})"
+    return formula
+
+
+def _gp_texts(rng: random.Random, num_examples: int) -> list[str]:
+    texts = []
+    for i in range(num_examples):
+        ranks = [rng.choice(RANKS) for _ in range(4)]
+        face_rule = i % 2
+        values = {"A": 1, "J": 10 + face_rule, "Q": 10 + 2 * face_rule, "K": 10 + 3 * face_rule}
+        numbers = [values.get(r, 0) or int(r) for r in ranks]
+        target = 24 if rng.random() < 0.6 else rng.randint(12, 36)
+        formula = _random_formula(rng, rng.sample(numbers, 4))
+        template = GP_L_TEMPLATE if i % 3 else GP_VL_TEMPLATE
+        header = SYSTEM_HEADER if template is GP_L_TEMPLATE else ""
+        prompt = template.format(face_card_msg=FACE_CARD_MSGS[face_rule], target_number=target, cards=ranks)
+        texts.append(header + prompt)
+        texts.append(GP_RESPONSE.format(cards=ranks, numbers=numbers, formula=formula, target=target))
+        plain = ", ".join(ranks)
+        rule = "10" if face_rule == 0 else "11,12,13"
+        texts.append(SYSTEM_HEADER + GP_COMPACT_PROMPT.format(rule=rule, target=target, cards=plain))
+        texts.append(
+            GP_COMPACT_RESPONSE.format(
+                cards=plain, numbers=", ".join(map(str, numbers)), formula=formula, target=target
+            )
+        )
+        if rng.random() < 0.5:
+            feedback = rng.choice(GP_FEEDBACK)
+            if rng.random() < 0.3:
+                feedback = f"you used invalid numbers: [{rng.randint(1, 13)}], you didn't use numbers: [{numbers[0]}]."
+            texts.append(FAILURE_PREFIX + feedback)
+    return texts
+
+
+def _virl_texts(rng: random.Random, num_examples: int) -> list[str]:
+    texts = []
+    for i in range(num_examples):
+        relative = i % 2 == 1
+        milestones = rng.randint(2, 6)
+        sentences = []
+        for k in range(milestones):
+            rel, absolute = rng.choice(RELATIVE_DIRECTIONS), rng.choice(ABSOLUTE_DIRECTIONS)
+            sentences.append(f"{'First, turn' if k == 0 else 'Turn'} {rel} to face {absolute}.")
+            where = f"{rng.choice(LANDMARKS)} is on your {rng.choice(LANDMARK_RELATIONS)}"
+            if k == milestones - 1:
+                sentences.append(f"Move forward until you reach destination where The destination {where}.")
+            elif rng.random() < 0.6:
+                sentences.append(f"Move forward until you reach next intersection where {where}.")
+            else:
+                sentences.append("Move forward until you reach next intersection.")
+        instruction = "".join(f"{n}. {s}\n" for n, s in enumerate(sentences, start=1))
+        choices = RELATIVE_DIRECTIONS if relative else ABSOLUTE_DIRECTIONS
+        words = "" if relative else "8 directions "
+        action_space = VIRL_ACTION_SPACE.format(choices=f"{words}{list(choices)}")
+        history, actions = [], []
+        for step in range(1, rng.randint(2, 8)):
+            roll = rng.random()
+            if roll < 0.5:
+                obs, action = "No landmarks nearby; ", "forward()"
+            elif roll < 0.9:
+                landmark = f"{rng.choice(LANDMARKS)} is on your {rng.choice(LANDMARK_RELATIONS)}"
+                obs = f"{landmark}; You observe an intersection"
+                action = f"turn_direction({rng.choice(choices)})"
+            else:
+                obs, action = f"The destination {rng.choice(LANDMARKS)} is on your left; ", "stop()"
+            history.append(f"O_{step}: {obs}\nA_{step}: {action}\n")
+            actions.append((obs, action))
+        current = len(history) + 1
+        visual = i % 3 == 0
+        current_obs = "You observe an image of 4 views; " if visual else "No landmarks nearby; "
+        obs_act_seq = "".join(history) + f"O_{current}: {current_obs}\nA_{current}: "
+        template = VIRL_VL_TEMPLATE if visual else VIRL_L_TEMPLATE
+        header = "" if visual else SYSTEM_HEADER
+        texts.append(header + template.format(instruction=instruction, action_space=action_space, obs_act_seq=obs_act_seq))
+        obs, action = actions[-1]
+        texts.append(VIRL_RESPONSE.format(observation=obs, instruction=rng.choice(sentences), action=action))
+        if rng.random() < 0.5:
+            texts.append(FAILURE_PREFIX + rng.choice(VIRL_FEEDBACK))
+    return texts
+
+
+def _env_module_texts() -> list[str]:
+    texts = []
+    for name in ENV_PROMPT_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as err:  # the environment package is optional for the tokenizer (byte-level anyway)
+            logger.info("Tokenizer corpus: %s not importable (%s); using the built-in task text only.", name, err)
+            continue
+        for attr in sorted(vars(module)):
+            value = getattr(module, attr)
+            if not attr.startswith("_") and isinstance(value, str) and value.strip():
+                texts.append(value)
+    return texts
+
+
+def default_corpus(seed: int = 0, num_examples: int = 400) -> list[str]:
+    """Return the default tokenizer training text: the library's task text, deterministic for a seed.
+
+    Args:
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the `random.Random` that fills the templates (hands, formulas, routes).
+        num_examples (`int`, *optional*, defaults to `400`):
+            Filled examples per task (each gives a prompt, an answer, the compact style, sometimes feedback).
+
+    Returns:
+        `list[str]`: the texts, in a fixed order.
+
+    Example:
+
+    ```python
+    >>> texts = default_corpus(num_examples=2)
+    >>> any("[Task Description]" in t for t in texts)
+    True
+    ```
+    """
+    if num_examples < 1:
+        raise ValueError(f"`num_examples` must be at least 1, got {num_examples}.")
+    rng = random.Random(seed)
+    static = [*RANKS, *FACE_CARD_MSGS, *ABSOLUTE_DIRECTIONS, *RELATIVE_DIRECTIONS, *GP_FEEDBACK, *VIRL_FEEDBACK]
+    static += ["0123456789", "+ - * / ( ) = [ ] { } , : ' \"", " ".join(str(n) for n in range(100))]
+    return _env_module_texts() + static + _gp_texts(rng, num_examples) + _virl_texts(rng, num_examples)
+
+
+def corpus_fingerprint(texts: Iterable[str]) -> str:
+    """Return a sha256 hex digest of a sequence of texts (order and boundaries included).
+
+    >>> corpus_fingerprint(["a", "b"]) == corpus_fingerprint(["ab"])
+    False
+    """
+    digest = hashlib.sha256()
+    for text in texts:
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
