@@ -32,6 +32,93 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_kwargs(args: argparse.Namespace) -> dict:
+    """Dataset config overrides from `--seed`, `--train-size`, `--test-size` and `--set KEY=VALUE` (JSON values)."""
+    kwargs = {}
+    for name in ("seed", "train_size", "test_size"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set heldout_fraction=0.25")
+        try:
+            kwargs[key] = json.loads(value)
+        except ValueError:
+            kwargs[key] = value
+    return kwargs
+
+
+def _dataset_ids(name: str) -> list[str]:
+    from sft_vs_rl.data import DATASETS
+
+    return list(DATASETS) if name == "all" else [name]
+
+
+def _build_data(args: argparse.Namespace) -> int:
+    """Build dataset configs into `push_to_hub`'s multi-config layout (parquet + README), loadable offline."""
+    import time
+    from pathlib import Path
+
+    import datasets
+
+    from sft_vs_rl.data import build_dataset_tree
+
+    kwargs = _config_kwargs(args)
+    dataset_ids = _dataset_ids(args.dataset)
+    for repo_id in dataset_ids:
+        folder = Path(args.output_dir) / repo_id.split("/")[-1] if len(dataset_ids) > 1 else Path(args.output_dir)
+        start = time.perf_counter()
+        build_dataset_tree(repo_id, folder, args.config or None, **kwargs)
+        seconds = time.perf_counter() - start
+        for config in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+            for parquet in sorted((folder / config).glob("*.parquet")):
+                rows = datasets.Dataset.from_parquet(str(parquet)).num_rows
+                print(f"{repo_id:26s} {config:20s} {parquet.name:36s} {rows:7d} rows")
+        print(f"wrote {folder} in {seconds:.1f} s; load with datasets.load_dataset({str(folder)!r}, <config>)")
+    return 0
+
+
+def _push_data(args: argparse.Namespace) -> int:
+    """Push dataset configs to the Hub, or write the exact upload tree with `--dry-run DIR`."""
+    from sft_vs_rl.data import push_dataset
+
+    kwargs = _config_kwargs(args)
+    for repo_id in _dataset_ids(args.dataset):
+        dry_run = args.dry_run
+        if dry_run is not None and args.dataset == "all":
+            dry_run = f"{dry_run}/{repo_id.split('/')[-1]}"
+        result = push_dataset(
+            repo_id,
+            args.repo_id if args.dataset != "all" else None,
+            args.config or None,
+            dry_run=dry_run,
+            private=args.private,
+            commit_message=args.commit_message,
+            **kwargs,
+        )
+        print(f"{repo_id}: {'dry run written to' if dry_run else 'pushed to'} {result}")
+    return 0
+
+
+def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset",
+        choices=["generalpoints", "virl", "all"],
+        default="all",
+        help="which dataset (default: all)",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="config name, repeatable (default: every config of the dataset), e.g. --config gp-l-id",
+    )
+    parser.add_argument("--seed", type=int, help="config seed (default: the config's, 0)")
+    parser.add_argument("--train-size", type=int, help="training rows of ID configs (default: the config's)")
+    parser.add_argument("--test-size", type=int, help="test rows (default: the config's, the paper's sizes)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other config field (JSON value)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sft-vs-rl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -41,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--face-rule", choices=["10", "11-12-13"], default="10", help="J/Q/K values (default: 10)")
     demo.add_argument("--visual", action="store_true", help="GP-VL: also draw the card image")
     demo.set_defaults(handler=_demo)
+
+    build_data = sub.add_parser("build-data", help="build dataset configs to parquet (push_to_hub's layout), offline")
+    _add_dataset_arguments(build_data)
+    build_data.add_argument("--output-dir", required=True, help="folder to write (per dataset with --dataset all)")
+    build_data.set_defaults(handler=_build_data)
+
+    push_data = sub.add_parser("push-data", help="push dataset configs to the Hub (or --dry-run DIR)")
+    _add_dataset_arguments(push_data)
+    push_data.add_argument("--repo-id", help="destination dataset repo (default: sft_vs_rl/<dataset>)")
+    push_data.add_argument("--dry-run", metavar="DIR", help="write the exact upload tree to DIR; no network")
+    push_data.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    push_data.add_argument("--commit-message", help="commit message of the upload")
+    push_data.set_defaults(handler=_push_data)
     return parser
 
 
