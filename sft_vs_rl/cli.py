@@ -101,6 +101,24 @@ def _push_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_tiny(args: argparse.Namespace) -> int:
+    """Build a tiny offline model + tokenizer/processor and save both to a folder."""
+    from sft_vs_rl.models import build_tiny_model
+
+    try:
+        model, processing_class = build_tiny_model(args.kind, args.preset, vocab_size=args.vocab_size, seed=args.seed)
+    except ValueError as err:
+        print(f"sft-vs-rl build-tiny: error: {err}", file=sys.stderr)
+        return 2
+    model.save_pretrained(args.output_dir)
+    processing_class.save_pretrained(args.output_dir)
+    num_parameters, vocab = model.num_parameters(), model.config.get_text_config().vocab_size
+    print(f"Built a tiny {args.kind} ({args.preset}): {num_parameters:,} parameters, vocab {vocab}")
+    summary = {"path": args.output_dir, "kind": args.kind, "preset": args.preset, "num_parameters": num_parameters}
+    print(json.dumps(summary))
+    return 0
+
+
 def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
@@ -141,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     push_data.add_argument("--private", action="store_true", help="create the Hub repo as private")
     push_data.add_argument("--commit-message", help="commit message of the upload")
     push_data.set_defaults(handler=_push_data)
+
+    tiny = sub.add_parser("build-tiny", help="build a tiny offline Llama/Mllama + tokenizer and save it to a folder")
+    tiny.add_argument("--kind", default="llama", help="llama (text) or mllama (vision) (default: llama)")
+    tiny.add_argument("--preset", default="tiny", help="nano, tiny or small (default: tiny)")
+    tiny.add_argument("--vocab-size", type=int, help="target BPE vocabulary (default: the preset's, 768)")
+    tiny.add_argument("--seed", type=int, default=0, help="weight-initialisation seed (default: 0)")
+    tiny.add_argument("--output-dir", required=True, help="folder to write (save_pretrained layout)")
+    tiny.set_defaults(handler=_build_tiny)
     return parser
 
 
