@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("build-tiny", help="build a tiny offline Llama/Mllama + tokenizer and save it to a folder")
     tiny.add_argument("--kind", default="llama", help="llama (text) or mllama (vision) (default: llama)")
     tiny.add_argument("--preset", default="tiny", help="nano, tiny or small (default: tiny)")
-    tiny.add_argument("--vocab-size", type=int, help="target BPE vocabulary (default: the preset's, 768)")
+    tiny.add_argument("--vocab-size", type=int, help="target BPE vocabulary (default: the preset's, 1024)")
     tiny.add_argument("--seed", type=int, default=0, help="weight-initialisation seed (default: 0)")
     tiny.add_argument("--output-dir", required=True, help="folder to write (save_pretrained layout)")
     tiny.set_defaults(handler=_build_tiny)

@@ -1,11 +1,12 @@
 """Text the tiny tokenizer is trained on: the library's own task text.
 
-The default corpus gathers the string constants of whichever environment prompt modules import
-(`sft_vs_rl.envs.generalpoints.prompts`, `sft_vs_rl.envs.virl.prompts`) and always adds built-in representative
-text: the paper's GeneralPoints and V-IRL prompt templates verbatim (reference/sftvsrl_spec.md §1.4, §2.5), filled
-with seeded random hands, formulas, instructions and observation histories, the JSON answer formats, the compact
-prompt style, and the verifiers' feedback messages. The tokenizer is byte-level, so text outside the corpus still
-encodes; the corpus only decides which strings get short encodings.
+The default corpus gathers the module-level strings (and string-valued dicts) of whichever environment prompt modules
+import (`sft_vs_rl.envs.generalpoints.prompts`, `sft_vs_rl.envs.virl.prompts`), format fields removed, and always
+adds built-in representative text: the paper's GeneralPoints and V-IRL prompt templates verbatim
+(reference/sftvsrl_spec.md §1.4, §2.5) filled with seeded random hands, formulas, instructions and observation
+histories, the JSON answer formats, a compact prompt style, and the verifiers' feedback messages. The tokenizer is
+byte-level, so text outside the corpus still encodes; the corpus only decides which strings get short encodings
+(so vocabularies built before and after an environment module lands differ, each deterministic).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import importlib
 import logging
 import random
+import string
 from collections.abc import Iterable
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ GP_FEEDBACK = (
     "step_limit_reached",
 )
 
-# Verbatim `Q_VIRL_L` (reference/sftvsrl_spec.md §2.5); the trailing space after "executed." (\\u0020) is in the source.
+# Verbatim `Q_VIRL_L` (reference/sftvsrl_spec.md §2.5); the trailing space after "executed." (\u0020) is in the source.
 VIRL_L_TEMPLATE = """
 [Task Description]
 You are an expert in navigation. You will receive a sequence of instructions to follow. You
@@ -262,7 +264,15 @@ def _virl_texts(rng: random.Random, num_examples: int) -> list[str]:
     return texts
 
 
-def _env_module_texts() -> list[str]:
+def _literal_text(value: str) -> str:
+    # Drop `str.format` fields ("{cards}") and unescape "{{": the model never sees the placeholders.
+    try:
+        return "".join(literal for literal, *_ in string.Formatter().parse(value))
+    except ValueError:  # not a format string (unbalanced braces): keep it as it is
+        return value
+
+
+def _env_module_texts(weight: int) -> list[str]:
     texts = []
     for name in ENV_PROMPT_MODULES:
         try:
@@ -272,8 +282,13 @@ def _env_module_texts() -> list[str]:
             continue
         for attr in sorted(vars(module)):
             value = getattr(module, attr)
-            if not attr.startswith("_") and isinstance(value, str) and value.strip():
-                texts.append(value)
+            values = value.values() if isinstance(value, dict) else [value]
+            if attr.startswith("__"):
+                continue
+            for text in values:
+                if isinstance(text, str) and text.strip():
+                    # Repeated so that the environments' own templates weigh as much as the built-in filled ones.
+                    texts += [_literal_text(text)] * weight
     return texts
 
 
@@ -302,7 +317,7 @@ def default_corpus(seed: int = 0, num_examples: int = 400) -> list[str]:
     rng = random.Random(seed)
     static = [*RANKS, *FACE_CARD_MSGS, *ABSOLUTE_DIRECTIONS, *RELATIVE_DIRECTIONS, *GP_FEEDBACK, *VIRL_FEEDBACK]
     static += ["0123456789", "+ - * / ( ) = [ ] { } , : ' \"", " ".join(str(n) for n in range(100))]
-    return _env_module_texts() + static + _gp_texts(rng, num_examples) + _virl_texts(rng, num_examples)
+    return _env_module_texts(max(1, num_examples // 4)) + static + _gp_texts(rng, num_examples) + _virl_texts(rng, num_examples)
 
 
 def corpus_fingerprint(texts: Iterable[str]) -> str:

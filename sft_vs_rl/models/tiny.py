@@ -66,26 +66,26 @@ class TinyModelPreset:
     vision_intermediate_layers: tuple[int, ...]
     image_size: int
     patch_size: int
-    vocab_size: int = 768
+    vocab_size: int = 1024
     max_position_embeddings: int = 4096
 
 
 TINY_PRESETS: dict[str, TinyModelPreset] = {
-    # 0.2 M text parameters: pipeline smoke tests (tiny_feasibility.md §8 "smoke").
+    # 0.2 M parameters: pipeline smoke tests (tiny_feasibility.md §8 "smoke").
     "nano": TinyModelPreset(
         hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
         cross_attention_layers=(1,), vision_hidden_size=32, vision_intermediate_size=128,
         vision_num_hidden_layers=1, vision_num_global_layers=1, vision_attention_heads=2,
         vision_intermediate_layers=(0,), image_size=32, patch_size=8,
     ),
-    # 1.2 M text parameters: the CPU study model (tiny_feasibility.md §8 "tiny", h128 L4).
+    # 1.2 M parameters: the CPU study model (tiny_feasibility.md §8 "tiny", h128 L4).
     "tiny": TinyModelPreset(
         hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
         cross_attention_layers=(3,), vision_hidden_size=64, vision_intermediate_size=256,
         vision_num_hidden_layers=2, vision_num_global_layers=1, vision_attention_heads=4,
         vision_intermediate_layers=(0,), image_size=64, patch_size=8,
     ),
-    # 5.3 M text parameters: grouped-query attention and two cross-attention layers, like the 11B model.
+    # 5 M parameters: grouped-query attention and two cross-attention layers, like the 11B model.
     "small": TinyModelPreset(
         hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4,
         cross_attention_layers=(3, 7), vision_hidden_size=128, vision_intermediate_size=512,

@@ -68,7 +68,7 @@ def _train(texts: list[str], vocab_size: int) -> str:
     return tokenizer.to_str()
 
 
-def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 512, padding_side: str = "left"):
+def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 1024, padding_side: str = "left"):
     """Train a byte-level BPE tokenizer offline and wrap it as a `PreTrainedTokenizerFast`.
 
     The tokenizer has the Llama-3 special tokens (`<|begin_of_text|>`, `<|end_of_text|>`, `<|finetune_right_pad_id|>`
@@ -80,7 +80,7 @@ def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 51
     Args:
         corpus (`Iterable[str]`, *optional*):
             Training text. Defaults to [`~sft_vs_rl.models.corpus.default_corpus`] (the library's task text).
-        vocab_size (`int`, *optional*, defaults to `512`):
+        vocab_size (`int`, *optional*, defaults to `1024`):
             Largest vocabulary, special tokens included. BPE stops earlier when the corpus has no more pairs to
             merge, so `len(tokenizer)` can be smaller.
         padding_side (`str`, *optional*, defaults to `"left"`):
