@@ -1,0 +1,83 @@
+"""Evaluation of checkpoints as in the paper: metrics, compute accounting, the results file and the figures.
+
+`metrics`, `compute`, `results` and `plots` import without torch or transformers (plots import matplotlib only when
+drawing); `SFTComputeCallback` needs transformers and is imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from sft_vs_rl.evaluation.compute import (
+    ComputeMeter,
+    count_checkpoint_parameters,
+    count_parameters,
+    inference_flops,
+    paper_rl_flops,
+    to_gflops,
+    training_flops,
+)
+from sft_vs_rl.evaluation.metrics import (
+    EpisodeRecord,
+    MetricValue,
+    binomial_stderr,
+    compute_metrics,
+    episode_success,
+    mean_return,
+    recognition_accuracy,
+    step_accuracy,
+    unseen_multiset_success,
+)
+from sft_vs_rl.evaluation.results import (
+    ResultRecord,
+    Results,
+    ResultsFormatError,
+    headline_metric,
+    load_results,
+    results_table_markdown,
+    save_results,
+)
+
+_LAZY_EXPORTS = {
+    "SFTComputeCallback": "sft_vs_rl.evaluation.callbacks",
+    "plot_all": "sft_vs_rl.evaluation.plots",
+}
+
+__all__ = [
+    "ComputeMeter",
+    "EpisodeRecord",
+    "MetricValue",
+    "ResultRecord",
+    "Results",
+    "ResultsFormatError",
+    "SFTComputeCallback",
+    "binomial_stderr",
+    "compute_metrics",
+    "count_checkpoint_parameters",
+    "count_parameters",
+    "episode_success",
+    "headline_metric",
+    "inference_flops",
+    "load_results",
+    "mean_return",
+    "paper_rl_flops",
+    "plot_all",
+    "recognition_accuracy",
+    "results_table_markdown",
+    "save_results",
+    "step_accuracy",
+    "to_gflops",
+    "training_flops",
+    "unseen_multiset_success",
+]
+
+if TYPE_CHECKING:
+    from sft_vs_rl.evaluation.callbacks import SFTComputeCallback
+    from sft_vs_rl.evaluation.plots import plot_all
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_EXPORTS:
+        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sft_vs_rl.evaluation' has no attribute {name!r}")

@@ -1,0 +1,311 @@
+"""Evaluation metrics of the paper, as plain functions over per-episode records.
+
+The metrics follow the original `StatLogger` (reference `sftvsrl_spec.md` §1.8, §2.7) and the paper's App. C.3:
+
+| metric | task | definition |
+|---|---|---|
+| `success` | GP, V-IRL | fraction of episodes solved within the verification budget |
+| `recognition` | GP-VL | fraction of episodes whose *first* answer lists the dealt cards correctly (one try, no verification) |
+| `step_accuracy` | V-IRL | fraction of graded tries that were correct; every try, retries included, is one sample |
+| `unseen_success` | GP | `success` restricted to episodes whose value multiset is not in a given training set |
+| `mean_return` | all | mean of the summed rewards of an episode |
+
+Every metric comes back as a [`MetricValue`] carrying its binomial standard error √(p(1−p)/N) (paper C.3; for
+`mean_return` the standard error of the mean), so plots can draw error bars without re-reading the episodes.
+
+We use plain Python rather than `evaluate` metrics: `evaluate` is in maintenance mode and loads Hub metrics by name,
+which fails offline (reference `ecosystem_api.md` §6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "EpisodeRecord",
+    "MetricValue",
+    "binomial_stderr",
+    "compute_metrics",
+    "episode_success",
+    "mean_return",
+    "proportion",
+    "recognition_accuracy",
+    "step_accuracy",
+    "unseen_multiset_success",
+]
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric estimate: its value, standard error and sample count.
+
+    Args:
+        value (`float`):
+            The estimate (a proportion in [0, 1] for rates).
+        stderr (`float` or `None`):
+            Standard error of `value`; `None` when it cannot be estimated (no samples).
+        n (`int`):
+            Number of samples the estimate is based on (episodes, or graded tries for `step_accuracy`).
+    """
+
+    value: float
+    stderr: float | None
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the `{"value", "stderr", "n"}` mapping stored in results files."""
+        return {"value": self.value, "stderr": self.stderr, "n": self.n}
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    """What evaluation keeps of one episode.
+
+    Args:
+        success (`bool`):
+            Whether the episode was solved (GP: a correct formula; V-IRL: the route was completed).
+        turns (`int`):
+            Number of graded tries the episode used (≥ 1).
+        rewards (`Sequence[float]`, *optional*):
+            Reward of every graded try, in order.
+        recognized_correctly (`bool` or `None`, *optional*):
+            GP-VL: whether the *first* answer listed the dealt cards correctly. `None` when not applicable.
+        step_correct (`Sequence[bool]`, *optional*):
+            V-IRL: whether each graded try (retries included) chose the expected action.
+        numbers (`Sequence[int]` or `None`, *optional*):
+            GP: the card values of the hand (after the face-card rule), used by [`unseen_multiset_success`].
+    """
+
+    success: bool
+    turns: int
+    rewards: Sequence[float] = field(default_factory=tuple)
+    recognized_correctly: bool | None = None
+    step_correct: Sequence[bool] = field(default_factory=tuple)
+    numbers: Sequence[int] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.turns, int) or self.turns < 1:
+            raise ValueError(f"EpisodeRecord.turns must be an integer ≥ 1 (graded tries used), got {self.turns!r}.")
+        if self.rewards and len(self.rewards) != self.turns:
+            raise ValueError(
+                f"EpisodeRecord.rewards has {len(self.rewards)} entries but turns={self.turns}; "
+                "store one reward per graded try."
+            )
+
+    @classmethod
+    def from_steps(cls, rewards: Sequence[float], infos: Sequence[Mapping[str, Any]]) -> EpisodeRecord:
+        """Build a record from the rewards and `info` dicts that `env.step` returned, one per graded try.
+
+        Reads the keys of the shared verifier contract (`sft_vs_rl.envs.verifier_env`): `success` of the last
+        step, `recognized_correctly` of the first step (GP-VL), `step_correct` of every step (V-IRL) and `numbers`
+        (GP).
+
+        >>> infos = [{"success": False, "step_correct": False}, {"success": True, "step_correct": True}]
+        >>> EpisodeRecord.from_steps([-1.0, 1.0], infos).step_correct
+        (False, True)
+        """
+        if not infos or len(rewards) != len(infos):
+            raise ValueError(
+                f"from_steps needs one reward per step info and at least one step, got {len(rewards)} rewards and "
+                f"{len(infos)} infos."
+            )
+        first, last = infos[0], infos[-1]
+        step_correct = tuple(bool(info["step_correct"]) for info in infos if info.get("step_correct") is not None)
+        recognized = first.get("recognized_correctly")
+        numbers = first.get("numbers")
+        return cls(
+            success=bool(last["success"]),
+            turns=len(infos),
+            rewards=tuple(float(r) for r in rewards),
+            recognized_correctly=None if recognized is None else bool(recognized),
+            step_correct=step_correct,
+            numbers=None if numbers is None else tuple(int(x) for x in numbers),
+        )
+
+
+def binomial_stderr(p: float, n: int) -> float | None:
+    """Standard error √(p(1−p)/N) of a proportion `p` estimated from `n` samples (paper App. C.3).
+
+    Returns `None` when `n` is 0.
+
+    >>> round(binomial_stderr(0.5, 100), 3)
+    0.05
+    """
+    if n < 0 or not 0.0 <= p <= 1.0:
+        raise ValueError(f"binomial_stderr needs 0 ≤ p ≤ 1 and n ≥ 0, got p={p!r}, n={n!r}.")
+    if n == 0:
+        return None
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+def proportion(outcomes: Iterable[bool]) -> MetricValue:
+    """Fraction of `True` outcomes with its binomial standard error. An empty input gives `value=nan, n=0`.
+
+    >>> proportion([True, False, True, True])
+    MetricValue(value=0.75, stderr=0.21650635094610965, n=4)
+    """
+    flags = [bool(x) for x in outcomes]
+    if not flags:
+        return MetricValue(value=math.nan, stderr=None, n=0)
+    p = sum(flags) / len(flags)
+    return MetricValue(value=p, stderr=binomial_stderr(p, len(flags)), n=len(flags))
+
+
+def episode_success(records: Sequence[EpisodeRecord], verify_iterations: int | None = None) -> MetricValue:
+    """Fraction of episodes solved within the verification budget.
+
+    Args:
+        records (`Sequence[EpisodeRecord]`):
+            One record per finished episode.
+        verify_iterations (`int`, *optional*):
+            Budget of graded tries. An episode counts as solved only if it succeeded within its first
+            `verify_iterations` tries, so a run evaluated with a budget of 10 can be re-scored for budgets 1–10.
+            Defaults to the budget the episodes were run with.
+
+    >>> recs = [EpisodeRecord(True, 1), EpisodeRecord(True, 3), EpisodeRecord(False, 5)]
+    >>> episode_success(recs).value, episode_success(recs, verify_iterations=1).value
+    (0.6666666666666666, 0.3333333333333333)
+    """
+    if verify_iterations is not None and verify_iterations < 1:
+        raise ValueError(f"verify_iterations must be ≥ 1, got {verify_iterations!r}.")
+    budget = math.inf if verify_iterations is None else verify_iterations
+    return proportion(r.success and r.turns <= budget for r in records)
+
+
+def recognition_accuracy(records: Sequence[EpisodeRecord]) -> MetricValue:
+    """GP-VL card-recognition accuracy: fraction of episodes whose first answer lists the dealt cards correctly.
+
+    The paper measures it with one try and verification off (`VITER=1`), so only the first answer counts. Episodes
+    whose `recognized_correctly` is `None` (text tasks) are skipped; a set of records with none raises.
+
+    >>> recognition_accuracy([EpisodeRecord(False, 1, recognized_correctly=True),
+    ...                       EpisodeRecord(False, 1, recognized_correctly=False)]).value
+    0.5
+    """
+    flags = [r.recognized_correctly for r in records if r.recognized_correctly is not None]
+    if records and not flags:
+        raise ValueError(
+            "recognition_accuracy: no record has `recognized_correctly` set; it is defined for GP-VL episodes only "
+            "(the environment's `info['recognized_correctly']`)."
+        )
+    return proportion(flags)
+
+
+def step_accuracy(records: Sequence[EpisodeRecord]) -> MetricValue:
+    """V-IRL per-step accuracy: correct graded tries over all graded tries.
+
+    Retries count as independent samples (paper App. C.3: "intermediate verification steps are counted as
+    independent samples"), so `n` is the number of graded tries, not of episodes.
+
+    >>> step_accuracy([EpisodeRecord(True, 3, step_correct=[True, False, True]),
+    ...                EpisodeRecord(False, 1, step_correct=[False])]).value
+    0.5
+    """
+    flags = [flag for r in records for flag in r.step_correct]
+    if records and not flags:
+        raise ValueError(
+            "step_accuracy: no record has `step_correct` entries; it is defined for V-IRL episodes only "
+            "(the environment's `info['step_correct']`)."
+        )
+    return proportion(flags)
+
+
+def _multiset(numbers: Iterable[int]) -> tuple[int, ...]:
+    return tuple(sorted(int(x) for x in numbers))
+
+
+def unseen_multiset_success(
+    records: Sequence[EpisodeRecord],
+    train_multisets: Iterable[Sequence[int]],
+    verify_iterations: int | None = None,
+) -> MetricValue:
+    """GP success restricted to episodes whose value multiset never occurs in the training set.
+
+    Separates generalisation from memorisation: a hand whose four values (in any order) were seen in training can
+    be solved by recall.
+
+    Args:
+        records (`Sequence[EpisodeRecord]`):
+            GP episodes with `numbers` set.
+        train_multisets (`Iterable[Sequence[int]]`):
+            The value lists of the training hands (order does not matter).
+        verify_iterations (`int`, *optional*):
+            Verification budget, as in [`episode_success`].
+
+    >>> recs = [EpisodeRecord(True, 1, numbers=[1, 2, 3, 4]), EpisodeRecord(False, 5, numbers=[6, 6, 6, 6])]
+    >>> unseen_multiset_success(recs, train_multisets=[[4, 3, 2, 1]])
+    MetricValue(value=0.0, stderr=0.0, n=1)
+    """
+    seen = {_multiset(m) for m in train_multisets}
+    unseen = []
+    for index, record in enumerate(records):
+        if record.numbers is None:
+            raise ValueError(
+                f"unseen_multiset_success: records[{index}].numbers is None; GP records need the hand's values "
+                "(the environment's `info['numbers']`)."
+            )
+        if _multiset(record.numbers) not in seen:
+            unseen.append(record)
+    return episode_success(unseen, verify_iterations=verify_iterations)
+
+
+def mean_return(records: Sequence[EpisodeRecord]) -> MetricValue:
+    """Mean episode return (sum of the graded tries' rewards) with the standard error of the mean.
+
+    >>> mean_return([EpisodeRecord(True, 1, rewards=[5.0]), EpisodeRecord(True, 2, rewards=[-1.0, 5.0])]).value
+    4.5
+    """
+    returns = [float(sum(r.rewards)) for r in records]
+    n = len(returns)
+    if n == 0:
+        return MetricValue(value=math.nan, stderr=None, n=0)
+    mean = sum(returns) / n
+    if n == 1:
+        return MetricValue(value=mean, stderr=None, n=1)
+    variance = sum((x - mean) ** 2 for x in returns) / (n - 1)
+    return MetricValue(value=mean, stderr=math.sqrt(variance / n), n=n)
+
+
+_TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
+
+
+def compute_metrics(
+    records: Sequence[EpisodeRecord],
+    task: str,
+    *,
+    verify_iterations: int | None = None,
+    train_multisets: Iterable[Sequence[int]] | None = None,
+) -> dict[str, MetricValue]:
+    """Every metric that applies to `task`, keyed by the names used in results files.
+
+    Args:
+        records (`Sequence[EpisodeRecord]`):
+            The evaluated episodes.
+        task (`str`):
+            One of `"gp-l"`, `"gp-vl"`, `"virl-l"`, `"virl-vl"`.
+        verify_iterations (`int`, *optional*):
+            Verification budget for `success` (defaults to the budget the episodes ran with).
+        train_multisets (`Iterable[Sequence[int]]`, *optional*):
+            GP training value lists; when given, `unseen_success` is added.
+
+    Returns:
+        `dict[str, MetricValue]`: `success` and `mean_return` always; `recognition` for GP-VL when the records carry
+        it; `unseen_success` for GP when `train_multisets` is given; `step_accuracy` for V-IRL.
+    """
+    if task not in _TASKS:
+        raise ValueError(f"compute_metrics: task={task!r} is not valid; choose one of {', '.join(_TASKS)}.")
+    metrics = {
+        "success": episode_success(records, verify_iterations=verify_iterations),
+        "mean_return": mean_return(records),
+    }
+    if task.startswith("gp"):
+        if task == "gp-vl" and any(r.recognized_correctly is not None for r in records):
+            metrics["recognition"] = recognition_accuracy(records)
+        if train_multisets is not None:
+            metrics["unseen_success"] = unseen_multiset_success(records, train_multisets, verify_iterations)
+    else:
+        metrics["step_accuracy"] = step_accuracy(records)
+    return metrics

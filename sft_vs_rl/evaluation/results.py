@@ -1,0 +1,344 @@
+"""The results file shared by evaluation, plots, model cards and the study.
+
+A results file is JSON:
+
+```json
+{
+  "schema_version": 1,
+  "metadata": {"task": "gp-l", "model": "tiny-llama", "seed": 42, "verify_iterations": 5, "...": "free-form"},
+  "records": [
+    {
+      "method": "rl",                  // "base" | "init" | "sft" | "rl"
+      "step": 40,                      // optimizer steps since Init (0 for base/init)
+      "gflops": 1234.5,                // cumulative training compute of the checkpoint, GFLOPs (Init included)
+      "task": "gp-l",                  // "gp-l" | "gp-vl" | "virl-l" | "virl-vl"
+      "split": "ood-rule",             // "id" | "ood-rule" | "ood-visual"
+      "metrics": {"success": {"value": 0.15, "stderr": 0.023, "n": 234}},
+      "checkpoint": "runs/gp-l/rl/checkpoint-40",    // optional: path or Hub id
+      "verify_iterations": 5,          // optional: evaluation budget of graded tries (1 for recognition runs)
+      "train_verify_iterations": 5     // optional: RL training budget (the verification-iteration ablation)
+    }
+  ]
+}
+```
+
+Metric names used by the library: `success`, `recognition`, `step_accuracy`, `unseen_success`, `mean_return`
+(see `sft_vs_rl.evaluation.metrics`). Loading validates every field and names the bad one with its fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sft_vs_rl.evaluation.metrics import MetricValue
+
+__all__ = [
+    "METHODS",
+    "SCHEMA_VERSION",
+    "SPLITS",
+    "TASKS",
+    "ResultRecord",
+    "Results",
+    "ResultsFormatError",
+    "headline_metric",
+    "load_results",
+    "results_table_markdown",
+    "save_results",
+]
+
+SCHEMA_VERSION = 1
+METHODS = ("base", "init", "sft", "rl")
+TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
+SPLITS = ("id", "ood-rule", "ood-visual")
+
+_REQUIRED = ("method", "step", "gflops", "task", "split", "metrics")
+_OPTIONAL = ("checkpoint", "verify_iterations", "train_verify_iterations")
+
+METHOD_LABELS = {"base": "Base", "init": "Init", "sft": "SFT", "rl": "RL"}
+SPLIT_LABELS = {"id": "in-distribution", "ood-rule": "OOD (rule)", "ood-visual": "OOD (visual)"}
+TASK_LABELS = {"gp-l": "GP-L", "gp-vl": "GP-VL", "virl-l": "V-IRL-L", "virl-vl": "V-IRL-VL"}
+METRIC_LABELS = {
+    "success": "success rate",
+    "recognition": "recognition accuracy",
+    "step_accuracy": "per-step accuracy",
+    "unseen_success": "success (unseen hands)",
+    "mean_return": "mean return",
+}
+
+
+class ResultsFormatError(ValueError):
+    """A results file or record does not follow the schema; the message names the field and the fix."""
+
+
+def headline_metric(task: str, split: str) -> str:
+    """The metric the paper plots for `task` on `split`.
+
+    GeneralPoints: episode `success`. V-IRL: `step_accuracy` in distribution and under the rule variant (Figs. 5–6),
+    episode `success` for visual OOD (Fig. 7).
+
+    >>> headline_metric("virl-l", "ood-rule"), headline_metric("virl-vl", "ood-visual")
+    ('step_accuracy', 'success')
+    """
+    if task.startswith("virl") and split != "ood-visual":
+        return "step_accuracy"
+    return "success"
+
+
+def _choice(where: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value in choices:
+        return value
+    hint = ""
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ResultsFormatError(
+        f"{where}.{name} = {value!r} is not valid; choose one of {', '.join(repr(c) for c in choices)}{hint}."
+    )
+
+
+def _number(where: str, name: str, value: Any, *, minimum: float | None = None, integer: bool = False) -> Any:
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or (not integer and not math.isfinite(value)):
+        raise ResultsFormatError(f"{where}.{name} = {value!r} must be {kind}.")
+    if minimum is not None and value < minimum:
+        raise ResultsFormatError(f"{where}.{name} = {value!r} must be ≥ {minimum}.")
+    return value if integer else float(value)
+
+
+def _metric(where: str, name: str, raw: Any) -> MetricValue:
+    where = f"{where}.metrics[{name!r}]"
+    if not isinstance(raw, Mapping) or set(raw) != {"value", "stderr", "n"}:
+        raise ResultsFormatError(
+            f"{where} = {raw!r} must be an object with exactly the keys 'value', 'stderr' and 'n' "
+            "(use MetricValue.to_dict())."
+        )
+    n = _number(where, "n", raw["n"], minimum=0, integer=True)
+    value = raw["value"]
+    if value is None and n == 0:  # JSON has no NaN: an empty metric is stored as null
+        value = math.nan
+    else:
+        value = _number(where, "value", value)
+    stderr = raw["stderr"]
+    if stderr is not None:
+        stderr = _number(where, "stderr", stderr, minimum=0.0)
+    return MetricValue(value=value, stderr=stderr, n=n)
+
+
+def _validate_record(where: str, values: Mapping[str, Any]) -> None:
+    _choice(where, "method", values["method"], METHODS)
+    _choice(where, "task", values["task"], TASKS)
+    _choice(where, "split", values["split"], SPLITS)
+    _number(where, "step", values["step"], minimum=0, integer=True)
+    _number(where, "gflops", values["gflops"], minimum=0.0)
+    if not values["metrics"]:
+        raise ResultsFormatError(f"{where}.metrics is empty; store at least one metric, e.g. 'success'.")
+    for name, metric in values["metrics"].items():
+        if not isinstance(metric, MetricValue):
+            raise ResultsFormatError(
+                f"{where}.metrics[{name!r}] is a {type(metric).__name__}; use MetricValue(value, stderr, n)."
+            )
+    for name in ("verify_iterations", "train_verify_iterations"):
+        if values[name] is not None:
+            _number(where, name, values[name], minimum=1, integer=True)
+    if values["checkpoint"] is not None and not isinstance(values["checkpoint"], str):
+        raise ResultsFormatError(f"{where}.checkpoint = {values['checkpoint']!r} must be a string or null.")
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """The evaluation of one checkpoint on one task split (one entry of `records`; see the module docstring)."""
+
+    method: str
+    step: int
+    gflops: float
+    task: str
+    split: str
+    metrics: Mapping[str, MetricValue]
+    checkpoint: str | None = None
+    verify_iterations: int | None = None
+    train_verify_iterations: int | None = None
+
+    def __post_init__(self) -> None:
+        _validate_record("record", vars(self))
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str = "record") -> ResultRecord:
+        """Validate and build a record from its JSON object; errors name `where` and the field."""
+        if not isinstance(raw, Mapping):
+            raise ResultsFormatError(f"{where} must be a JSON object, got {type(raw).__name__}.")
+        missing = [k for k in _REQUIRED if k not in raw]
+        if missing:
+            raise ResultsFormatError(f"{where} lacks the required field(s) {', '.join(missing)}.")
+        unknown = [k for k in raw if k not in _REQUIRED + _OPTIONAL]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], _REQUIRED + _OPTIONAL, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ResultsFormatError(
+                f"{where} has unknown field(s) {', '.join(map(repr, unknown))}{hint}; valid fields are "
+                f"{', '.join(_REQUIRED + _OPTIONAL)}."
+            )
+        metrics = raw["metrics"]
+        if not isinstance(metrics, Mapping):
+            raise ResultsFormatError(f"{where}.metrics must be an object of {{name: {{value, stderr, n}}}}.")
+        values = {k: raw.get(k) for k in _REQUIRED + _OPTIONAL}
+        values["metrics"] = {str(name): _metric(where, name, m) for name, m in metrics.items()}
+        _validate_record(where, values)  # first, so that errors name `where`
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's JSON object (optional fields that are `None` are left out; NaN values become `null`)."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "step": self.step,
+            "gflops": self.gflops,
+            "task": self.task,
+            "split": self.split,
+            "metrics": {
+                name: {**m.to_dict(), "value": None if math.isnan(m.value) else m.value}
+                for name, m in self.metrics.items()
+            },
+        }
+        for key in _OPTIONAL:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+@dataclass
+class Results:
+    """A results file in memory: run `metadata` and a list of [`ResultRecord`]s.
+
+    >>> from sft_vs_rl.evaluation.metrics import MetricValue
+    >>> rec = ResultRecord("rl", 10, 2.5, "gp-l", "id", {"success": MetricValue(0.5, 0.1, 25)})
+    >>> Results(records=[rec]).select(method="rl")[0].step
+    10
+    """
+
+    records: list[ResultRecord] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def select(self, **criteria: Any) -> list[ResultRecord]:
+        """Records whose fields equal every `criteria` value (`task=`, `split=`, `method=`, …), by compute."""
+        for key in criteria:
+            if key not in _REQUIRED + _OPTIONAL:
+                raise ValueError(f"Results.select: unknown field {key!r}; valid fields are {_REQUIRED + _OPTIONAL}.")
+        found = [r for r in self.records if all(getattr(r, k) == v for k, v in criteria.items())]
+        return sorted(found, key=lambda r: (r.gflops, r.step))
+
+    def tasks(self) -> list[str]:
+        """Tasks present, in canonical order."""
+        return [t for t in TASKS if any(r.task == t for r in self.records)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "metadata": dict(self.metadata),
+            "records": [r.to_dict() for r in self.records],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str = "results") -> Results:
+        """Validate and build from the JSON object of a results file; errors name `source` and the field."""
+        if not isinstance(raw, Mapping):
+            raise ResultsFormatError(f"{source}: the top level must be a JSON object, got {type(raw).__name__}.")
+        version = raw.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsFormatError(
+                f"{source}: schema_version = {version!r}; this library reads version {SCHEMA_VERSION}. "
+                "Re-run the evaluation with this version of sft-vs-rl."
+            )
+        unknown = set(raw) - {"schema_version", "metadata", "records"}
+        if unknown:
+            raise ResultsFormatError(
+                f"{source}: unknown top-level key(s) {sorted(unknown)}; valid keys are schema_version, metadata, "
+                "records (put free-form run information under 'metadata')."
+            )
+        metadata = raw.get("metadata", {})
+        if not isinstance(metadata, Mapping):
+            raise ResultsFormatError(f"{source}: 'metadata' must be a JSON object, got {type(metadata).__name__}.")
+        records = raw.get("records")
+        if not isinstance(records, list):
+            raise ResultsFormatError(f"{source}: 'records' must be a list of records, got {type(records).__name__}.")
+        return cls(
+            records=[ResultRecord.from_dict(r, where=f"{source}: records[{i}]") for i, r in enumerate(records)],
+            metadata=dict(metadata),
+        )
+
+    def extend(self, records: Iterable[ResultRecord]) -> None:
+        """Append records (e.g. the evaluation of a new checkpoint)."""
+        for record in records:
+            if not isinstance(record, ResultRecord):
+                raise TypeError(f"Results.extend takes ResultRecord objects, got {type(record).__name__}.")
+            self.records.append(record)
+
+
+def load_results(path: str | Path) -> Results:
+    """Read and validate a results JSON file.
+
+    Raises:
+        `FileNotFoundError`: no such file.
+        `ResultsFormatError`: the file is not valid JSON or does not follow the schema (the message names the field).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Results file {str(path)!r} does not exist; produce one with `sft-vs-rl eval` or `sft-vs-rl study`."
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ResultsFormatError(f"{path}: not valid JSON ({err}).") from err
+    return Results.from_dict(raw, source=str(path))
+
+
+def save_results(results: Results, path: str | Path) -> Path:
+    """Write `results` as indented JSON (creating parent folders); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results.to_dict(), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def _fmt(metric: MetricValue | None) -> str:
+    if metric is None or math.isnan(metric.value):
+        return "–"
+    if metric.stderr is None:
+        return f"{100 * metric.value:.1f}%"
+    return f"{100 * metric.value:.1f} ± {100 * metric.stderr:.1f}%"
+
+
+def results_table_markdown(results: Results, *, metric: str | None = None) -> str:
+    """A markdown table of `results`: one row per task × split × checkpoint, rates in percent with standard errors.
+
+    Args:
+        results (`Results`):
+            The results to tabulate.
+        metric (`str`, *optional*):
+            Metric to show; defaults to each split's [`headline_metric`], plus `recognition` when present.
+    """
+    header = "| task | split | method | step | GFLOPs | metric | value | n |\n|---|---|---|---|---|---|---|---|"
+    rows = []
+    order = {m: i for i, m in enumerate(METHODS)}
+    for task in results.tasks():
+        for split in SPLITS:
+            records = sorted(results.select(task=task, split=split), key=lambda r: (order[r.method], r.gflops, r.step))
+            for record in records:
+                names = [metric] if metric else [headline_metric(task, split), "recognition"]
+                for name in names:
+                    if name not in record.metrics:
+                        continue
+                    value = record.metrics[name]
+                    rows.append(
+                        f"| {TASK_LABELS[task]} | {SPLIT_LABELS[split]} | {METHOD_LABELS[record.method]} | "
+                        f"{record.step} | {record.gflops:.4g} | {METRIC_LABELS.get(name, name)} | {_fmt(value)} | "
+                        f"{value.n} |"
+                    )
+    return "\n".join([header, *rows]) + "\n"
