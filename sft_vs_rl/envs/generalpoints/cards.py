@@ -67,6 +67,7 @@ FACE_RULES: dict[str, str] = {
 SAMPLINGS: tuple[str, ...] = ("distinct", "independent")
 
 _RANK_INDEX = {r: i + 1 for i, r in enumerate(RANKS)}
+_VALUES_10 = {r: min(i, 10) for r, i in _RANK_INDEX.items()}
 
 
 def check_choice(name: str, value: object, choices: Sequence[str]) -> None:
@@ -98,14 +99,13 @@ def card_value(rank: str, face_rule: str = "10") -> int:
     (10, 13, 1)
     """
     index = _RANK_INDEX[rank]
-    if face_rule == "10":
-        return min(index, 10)
-    return index
+    return min(index, 10) if face_rule == "10" else index
 
 
 def card_values(ranks: Sequence[str], face_rule: str = "10") -> list[int]:
     """Values of a hand under the face-card rule, in hand order."""
-    return [card_value(r, face_rule) for r in ranks]
+    values = _VALUES_10 if face_rule == "10" else _RANK_INDEX
+    return [values[r] for r in ranks]
 
 
 def _weight(counts: Counter, sampling: str, require_face_card: bool) -> int:

@@ -124,7 +124,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
 
     def __init__(
         self,

@@ -48,6 +48,7 @@ _LEGAL = re.compile(r"[0-9+\-*/() \t\n=]*")
 _TOKEN = re.compile(r"\d+|[-+*/()]")
 _TAIL = re.compile(r"\s*\d+\s*")
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+_DIGITS = frozenset("0123456789")
 
 
 class FormulaError(ValueError):
@@ -116,14 +117,16 @@ def parse_formula(text: str) -> ParsedFormula:
     numbers: list[int] = []
     stack: list[str] = []
     expect_operand = True
+    depth = 0
     prev: str | None = None
     for tok in tokens:
         if expect_operand:
             if tok == "(":
                 stack.append(tok)
-                if stack.count("(") > MAX_DEPTH:
+                depth += 1
+                if depth > MAX_DEPTH:
                     raise FormulaError(f"formula nests parentheses deeper than {MAX_DEPTH}")
-            elif tok[0].isdigit():
+            elif tok[0] in _DIGITS:
                 if len(tok) > MAX_DIGITS:
                     raise FormulaError(f"number {tok[:8]}... has more than {MAX_DIGITS} digits")
                 value = int(tok)
@@ -144,6 +147,7 @@ def parse_formula(text: str) -> ParsedFormula:
             if not stack:
                 raise FormulaError("unmatched closing parenthesis")
             stack.pop()
+            depth -= 1
         else:
             raise FormulaError(f"invalid sequence after {_describe(prev)}")
         prev = tok

@@ -149,6 +149,8 @@ def _solve_sorted(ms: tuple[int, ...], target: int) -> tuple[str, ...]:
     if len(ms) > 4:
         raise ValueError(f"solve() takes at most 4 numbers, got {len(ms)}: {list(ms)}")
     goal = Fraction(target)
+    if len(ms) == 1:
+        return (str(ms[0]),) if ms[0] == target else ()
     if len(ms) < 4 and goal not in _values(ms):
         return ()
     if len(ms) == 4 and not is_solvable(ms, target):

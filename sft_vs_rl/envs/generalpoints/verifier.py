@@ -92,14 +92,15 @@ _LIST_RE = {
 }
 
 
+_ITEM_STRIP = " \t\r\n'\""
+
+
 def _normalize_item(item: Any) -> str:
-    if isinstance(item, bool):
-        return str(item)
-    return str(item).strip().strip("'\"").strip().upper()
+    return str(item).strip(_ITEM_STRIP).upper()
 
 
 def _split_list(body: str) -> list[str]:
-    return [_normalize_item(x) for x in body.split(",") if x.strip()]
+    return [x for x in (part.strip(_ITEM_STRIP).upper() for part in body.split(",")) if x]
 
 
 def _as_list(value: Any) -> list[str] | None:
@@ -124,7 +125,8 @@ def parse_response(response: str) -> ParsedResponse:
         raise TypeError(f"response must be a str, got {type(response).__name__}; decode model output first")
     text = response[:MAX_RESPONSE_CHARS]
     start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
+    # The original's own format (single quotes, trailing comma) is never valid JSON: go straight to the regexes.
+    if 0 <= start < end and "'" not in text[start:end]:
         try:
             obj = json.loads(text[start : end + 1])
         except (ValueError, RecursionError):
@@ -139,7 +141,7 @@ def parse_response(response: str) -> ParsedResponse:
     match = _FORMULA_RE.search(text)
     formula = None
     if match is not None:
-        formula = next(g for g in match.groups() if g is not None).strip()
+        formula = next(g for g in match.groups() if g is not None).strip(" \t'\"")
     lists = []
     for key in ("cards", "number"):
         found = _LIST_RE[key].search(text)
@@ -326,7 +328,8 @@ def verify(
     Verdict(reward=5.0, feedback='Correct solution.', success=True, metrics={'kind': 'correct', \
 'recognized_correctly': True, 'formula': '4*3+2+10=24'})
     """
-    check_choice("face_rule", face_rule, tuple(FACE_RULES))
+    if face_rule not in FACE_RULES:
+        check_choice("face_rule", face_rule, tuple(FACE_RULES))
     if compat is not None:
         check_choice("compat", compat, ("sftvsrl",))
     parsed = parse_response(response)
