@@ -119,6 +119,64 @@ def _build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    """Draw the paper's figures from a results file."""
+    from sft_vs_rl.evaluation.plots import plot_all
+    from sft_vs_rl.evaluation.results import ResultsFormatError, load_results
+
+    try:
+        results = load_results(args.results)
+    except (FileNotFoundError, ResultsFormatError) as err:
+        print(f"sft-vs-rl plot: error: {err}", file=sys.stderr)
+        return 2
+    written = plot_all(results, args.output_dir, smooth=not args.no_smooth, formats=args.format)
+    for path in written:
+        print(path)
+    if not written:
+        print("sft-vs-rl plot: the results hold no data for any figure (need SFT or RL records)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    """Push a checkpoint with its model card to the Hub, or write the exact upload tree with `--dry-run DIR`."""
+    import tempfile
+
+    from sft_vs_rl.hub import HubUnreachableError, check_hub_reachable, prepare_model_upload, push_folder
+
+    context = {"task": args.task, "method": args.method, "repo_id": args.repo_id, "base_model": args.base_model}
+    if args.results:
+        context["results"] = args.results
+    if args.checkpoint_name:
+        context["checkpoint"] = args.checkpoint_name
+    if args.step is not None:
+        context["step"] = args.step
+    if args.dataset:
+        context["datasets"] = args.dataset
+    if args.license:
+        context["license"] = args.license
+    try:
+        if args.dry_run is None:
+            check_hub_reachable()  # before copying weights: fail in seconds, not after the long work
+        with tempfile.TemporaryDirectory(prefix="sft_vs_rl_upload_") as tmp:
+            tree = prepare_model_upload(args.checkpoint, tmp, context)
+            result = push_folder(
+                tree,
+                args.repo_id,
+                dry_run=args.dry_run,
+                private=args.private,
+                commit_message=args.commit_message or f"Upload {args.method} checkpoint with sft-vs-rl",
+            )
+    except (HubUnreachableError, ValueError, FileNotFoundError) as err:
+        print(f"sft-vs-rl push: error: {err}", file=sys.stderr)
+        return 2
+    for path in result.paths:
+        print(path)
+    where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
+    print(f"{len(result.paths)} files for {result.repo_id}; {where}")
+    return 0
+
+
 def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
@@ -167,6 +225,30 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0, help="weight-initialisation seed (default: 0)")
     tiny.add_argument("--output-dir", required=True, help="folder to write (save_pretrained layout)")
     tiny.set_defaults(handler=_build_tiny)
+    plot = sub.add_parser("plot", help="draw the paper's figures (PNG + SVG) from a results JSON file")
+    plot.add_argument("results", help="results file written by `sft-vs-rl eval` or `sft-vs-rl study`")
+    plot.add_argument("--output-dir", required=True, help="folder for the figures")
+    plot.add_argument("--no-smooth", action="store_true", help="no Savitzky-Golay smoothing of the curves")
+    plot.add_argument(
+        "--format", nargs="+", default=["png", "svg"], help="file formats (default: png svg)", metavar="FMT"
+    )
+    plot.set_defaults(handler=_plot)
+
+    push = sub.add_parser("push", help="push a checkpoint with its model card to the Hub (or --dry-run DIR)")
+    push.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
+    push.add_argument("--repo-id", required=True, help="destination model repo, ORG/NAME")
+    push.add_argument("--task", required=True, choices=["gp-l", "gp-vl", "virl-l", "virl-vl"], help="task")
+    push.add_argument("--method", required=True, choices=["base", "init", "sft", "rl"], help="how it was trained")
+    push.add_argument("--base-model", help="model training started from (Hub id or name)")
+    push.add_argument("--results", help="results JSON; the card shows this checkpoint's records")
+    push.add_argument("--checkpoint-name", help="the checkpoint's `checkpoint` field in the results file")
+    push.add_argument("--step", type=int, help="the checkpoint's step (default: from trainer_state.json)")
+    push.add_argument("--dataset", action="append", help="training dataset, repeatable (e.g. sft_vs_rl/generalpoints)")
+    push.add_argument("--license", help="license id for the card metadata")
+    push.add_argument("--dry-run", metavar="DIR", help="write the exact upload tree to DIR; no network")
+    push.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    push.add_argument("--commit-message", help="commit message of the upload")
+    push.set_defaults(handler=_push)
     return parser
 
 
