@@ -1,0 +1,279 @@
+"""Configuration of [`MultiTurnVerifierPPOTrainer`]: the paper's multi-turn PPO as a `trl.GRPOConfig` subclass."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import GRPOConfig
+from trl.trainer.base_config import _BaseConfig
+
+logger = logging.getLogger(__name__)
+
+_RATIO_LEVELS = ("sequence", "token")
+
+
+@dataclass
+class MultiTurnVerifierPPOConfig(GRPOConfig):
+    r"""
+    Configuration class for the [`MultiTurnVerifierPPOTrainer`]: PPO with a value head and turn-level GAE over batched
+    multi-turn verify-and-retry rollouts, as in [SFT Memorizes, RL Generalizes](https://huggingface.co/papers/2501.17161)
+    (Chu et al., 2025).
+
+    Only the parameters specific to this trainer are listed here; every other field is a
+    [`~trl.GRPOConfig`] / [`~transformers.TrainingArguments`] field. GRPO-only fields (`loss_type`, `scale_rewards`,
+    `importance_sampling_level`, vLLM, tools, ...) are ignored by this trainer.
+
+    How PPO maps onto GRPO's batching (per process):
+
+    - one *update* collects `per_device_train_batch_size × steps_per_generation` model turns (transitions) with
+      `num_envs` environments stepping together, then trains on them for `num_ppo_epochs` epochs;
+    - one epoch walks the rollout in `steps_per_generation` micro-batches of `per_device_train_batch_size` turns;
+      `gradient_accumulation_steps` micro-batches make one optimizer step (one PPO mini-batch).
+
+    The paper's setting (256 turns per GPU, micro-batch 1, accumulation 128, 4 epochs) is
+    `per_device_train_batch_size=1, gradient_accumulation_steps=128, steps_per_generation=256, num_ppo_epochs=4`.
+
+    > Parameters that control the environments and the rollout
+
+    Args:
+        env_id (`str`, *optional*):
+            Gymnasium id of the verifier environment, e.g. `"sft_vs_rl/GeneralPoints-v0"`. Ignored when an
+            `env_factory` is given to the trainer.
+        env_kwargs (`dict[str, Any]`, *optional*):
+            Keyword arguments for `gymnasium.make(env_id, **env_kwargs)`, e.g. `{"face_rule": "10"}`.
+        num_envs (`int`, *optional*, defaults to `8`):
+            Environments stepping together on each process. Every live episode's next turn is one batched
+            `generate` call; a finished episode is replaced at once from the dataset so the batch stays full.
+        reset_option_columns (`list[str]`, *optional*):
+            Dataset columns passed to `env.reset(options={column: row[column], ...})` to replay an episode (e.g.
+            `["ranks"]` for GeneralPoints, `["route"]` for V-IRL). If `None`, the row's `reset_options` column (a
+            dict) is used.
+        seed_column (`str`, *optional*, defaults to `"seed"`):
+            Dataset column holding the episode seed for `env.reset(seed=...)`. Rows without it get a seed from the
+            rollout's own generator (saved in checkpoints).
+        action_key (`str`, *optional*):
+            JSON field of the response that holds the graded answer (`"formula"` for GeneralPoints, `"action"` for
+            V-IRL). Tokens before its last occurrence are "thought" tokens weighted by `thought_prob_coef`. If
+            `None`, the environment's `action_key` attribute is used.
+
+    > Parameters that control the PPO objective
+
+    Args:
+        gamma (`float`, *optional*, defaults to `0.9`):
+            Discount factor across the turns of an episode.
+        gae_lambda (`float`, *optional*, defaults to `0.95`):
+            Lambda of the generalized advantage estimate (GAE).
+        clip_coef (`float`, *optional*, defaults to `0.1`):
+            Clipping range of the policy ratio (PPO's ε). Sets `epsilon`.
+        vf_coef (`float`, *optional*, defaults to `0.5`):
+            Weight of the value loss.
+        vf_clip_coef (`float` or `None`, *optional*, defaults to `0.1`):
+            Clipping range of the value prediction around its rollout value. `None` disables value clipping.
+        num_ppo_epochs (`int`, *optional*, defaults to `4`):
+            Passes over each rollout. Sets `num_iterations`.
+        thought_prob_coef (`float`, *optional*, defaults to `0.5`):
+            Weight of the log-probabilities of the response tokens before `action_key` (the paper's "thought"
+            tokens); the action tokens have weight 1.
+        ratio_level (`str`, *optional*, defaults to `"sequence"`):
+            `"sequence"`: one ratio per turn, `exp` of the difference of the weighted summed log-probabilities (the
+            paper). `"token"`: one ratio per token, the clipped surrogate averaged with the token weights.
+        normalize_advantages (`bool`, *optional*, defaults to `True`):
+            Whether to normalise the advantages over the whole rollout (all processes) to zero mean, unit variance.
+        gae_across_truncation (`bool`, *optional*, defaults to `False`):
+            Reproduces the original code, where a truncated episode (retry budget exhausted) does not end the GAE
+            recursion, so its last turn bootstraps into the next episode's first state. By default every episode
+            end (terminated or truncated) stops the recursion.
+
+    > Parameters whose default values are overridden from GRPOConfig / TrainingArguments
+
+    Args:
+        temperature (`float`, *optional*, defaults to `0.2`):
+            Sampling temperature of the rollouts (paper: 0.2). The same temperature scales the logits of the
+            log-probabilities in the loss.
+        num_generations (`int`, *optional*, defaults to `1`):
+            Must be 1: PPO plays each dataset row once and uses the critic, not a group, as baseline.
+        adam_epsilon (`float`, *optional*, defaults to `1e-7`):
+            Adam epsilon of the paper's optimizer.
+        bf16 (`bool`, *optional*):
+            If unset, `True` when a CUDA device is available and `use_cpu` is off, else `False` (TRL turns it on
+            everywhere, which breaks CPU runs). On CPU pass `use_cpu=True, bf16=False` explicitly in scripts.
+        remove_unused_columns (`bool`, *optional*, defaults to `False`):
+            Keeps the columns the environment needs to replay an episode.
+
+    Example:
+
+    ```python
+    >>> from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig
+    >>> args = MultiTurnVerifierPPOConfig(output_dir="out", env_id="sft_vs_rl/GeneralPoints-v0", use_cpu=True,
+    ...                                   bf16=False, per_device_train_batch_size=4, steps_per_generation=4)
+    >>> args.num_iterations, args.epsilon
+    (4, 0.1)
+    ```
+    """
+
+    _VALID_DICT_FIELDS = GRPOConfig._VALID_DICT_FIELDS + ["env_kwargs"]
+
+    # Parameters that control the environments and the rollout
+    env_id: str | None = field(
+        default=None,
+        metadata={"help": "Gymnasium id of the verifier environment, e.g. `sft_vs_rl/GeneralPoints-v0`."},
+    )
+    env_kwargs: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "Keyword arguments for `gymnasium.make(env_id, **env_kwargs)`."},
+    )
+    num_envs: int = field(
+        default=8,
+        metadata={"help": "Environments stepping together on each process (batch size of each `generate` call)."},
+    )
+    reset_option_columns: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Dataset columns passed to `env.reset(options=...)` to replay an episode (e.g. `ranks`). If "
+            "unset, the row's `reset_options` column (a dict) is used."
+        },
+    )
+    seed_column: str | None = field(
+        default="seed",
+        metadata={"help": "Dataset column holding the episode seed; rows without it get one from the rollout RNG."},
+    )
+    action_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSON field holding the graded answer (`formula`, `action`); tokens before it are weighted by "
+            "`thought_prob_coef`. If unset, the environment's `action_key` attribute is used."
+        },
+    )
+
+    # Parameters that control the PPO objective
+    gamma: float = field(default=0.9, metadata={"help": "Discount factor across the turns of an episode."})
+    gae_lambda: float = field(default=0.95, metadata={"help": "Lambda of the generalized advantage estimate."})
+    clip_coef: float = field(default=0.1, metadata={"help": "Clipping range of the policy ratio (sets `epsilon`)."})
+    vf_coef: float = field(default=0.5, metadata={"help": "Weight of the value loss."})
+    vf_clip_coef: float | None = field(
+        default=0.1,
+        metadata={"help": "Clipping range of the value around its rollout value; `None` disables value clipping."},
+    )
+    num_ppo_epochs: int = field(
+        default=4, metadata={"help": "Passes over each rollout (sets `num_iterations`)."}
+    )
+    thought_prob_coef: float = field(
+        default=0.5,
+        metadata={"help": "Weight of the log-probabilities of the tokens before `action_key` (paper: 0.5)."},
+    )
+    ratio_level: str = field(
+        default="sequence",
+        metadata={
+            "help": "`sequence`: one ratio per turn from the weighted summed log-probabilities (paper); `token`: one "
+            "ratio per token.",
+            "choices": list(_RATIO_LEVELS),
+        },
+    )
+    normalize_advantages: bool = field(
+        default=True, metadata={"help": "Normalise advantages over the whole rollout (all processes)."}
+    )
+    gae_across_truncation: bool = field(
+        default=False,
+        metadata={
+            "help": "Original behaviour: a truncated episode does not stop the GAE recursion and bootstraps into the "
+            "next episode. Off by default (every episode end stops it)."
+        },
+    )
+
+    # Parameters whose default values are overridden from GRPOConfig / TrainingArguments
+    temperature: float = field(default=0.2, metadata={"help": "Sampling temperature of the rollouts (paper: 0.2)."})
+    num_generations: int = field(
+        default=1, metadata={"help": "Must be 1: PPO plays each row once and uses a critic as baseline."}
+    )
+    adam_epsilon: float = field(default=1e-7, metadata={"help": "Adam epsilon (paper: 1e-7)."})
+    remove_unused_columns: bool | None = field(
+        default=False, metadata={"help": "Keep the dataset columns the environment needs to replay an episode."}
+    )
+
+    def __post_init__(self):
+        if self.num_generations != 1:
+            raise ValueError(
+                f"`num_generations` is {self.num_generations}, but PPO plays every dataset row once and uses its "
+                "value head as baseline. Set `num_generations=1` (the default) and raise `num_envs` or "
+                "`per_device_train_batch_size` for more samples."
+            )
+        for name in ("num_envs", "num_ppo_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` is {getattr(self, name)}; it must be a positive integer.")
+        for name in ("gamma", "gae_lambda"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"`{name}` is {value}; it must lie in [0, 1] (paper: gamma=0.9, gae_lambda=0.95).")
+        if self.clip_coef <= 0.0:
+            raise ValueError(f"`clip_coef` is {self.clip_coef}; it must be positive (paper: 0.1).")
+        if self.vf_clip_coef is not None and self.vf_clip_coef <= 0.0:
+            raise ValueError(
+                f"`vf_clip_coef` is {self.vf_clip_coef}; it must be positive, or `None` to disable value clipping."
+            )
+        if self.vf_coef < 0.0 or self.thought_prob_coef < 0.0:
+            raise ValueError(
+                f"`vf_coef` ({self.vf_coef}) and `thought_prob_coef` ({self.thought_prob_coef}) must be >= 0."
+            )
+        if self.ratio_level not in _RATIO_LEVELS:
+            close = difflib.get_close_matches(self.ratio_level, _RATIO_LEVELS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"`ratio_level` is {self.ratio_level!r}; valid values are {list(_RATIO_LEVELS)}.{hint}")
+        if self.temperature <= 0.0:
+            raise ValueError(
+                f"`temperature` is {self.temperature}; PPO samples the rollouts and scales the loss logits by it, so "
+                "it must be positive (paper: 0.2)."
+            )
+        # `num_iterations` / `epsilon` are GRPOTrainer's names for the PPO epochs / clip range: derive them, and refuse
+        # a conflicting explicit value rather than silently picking one.
+        if self.num_iterations not in (1, self.num_ppo_epochs):
+            raise ValueError(
+                f"`num_iterations` is {self.num_iterations} but `num_ppo_epochs` is {self.num_ppo_epochs}. "
+                "Set only `num_ppo_epochs`; `num_iterations` is derived from it."
+            )
+        self.num_iterations = self.num_ppo_epochs
+        self.epsilon = self.epsilon_high = self.clip_coef
+        if self.env_kwargs is None:
+            self.env_kwargs = {}
+        if self.bf16 is None and not self.fp16:
+            import torch
+
+            if self.use_cpu or not torch.cuda.is_available():
+                logger.info("No CUDA device (or `use_cpu=True`): `bf16` is unset, so it is set to False.")
+                self.bf16 = False
+
+        # `GRPOConfig.__post_init__` enforces GRPO's group invariant (`num_generations >= 2`), which does not apply
+        # to PPO, so this calls the base TRL post-init and derives the two batching fields the same way GRPO does.
+        _BaseConfig.__post_init__(self)
+        if self.auto_find_batch_size:
+            raise ValueError(
+                "`auto_find_batch_size=True` is not supported: the rollout size is derived from "
+                "`per_device_train_batch_size`. Set it to False and lower `per_device_train_batch_size` instead."
+            )
+        global_batch = self.per_device_train_batch_size * self.world_size
+        if self.generation_batch_size is None and self.steps_per_generation is None:
+            self.steps_per_generation = self.gradient_accumulation_steps
+        elif self.generation_batch_size is not None and self.steps_per_generation is None:
+            if self.generation_batch_size % global_batch != 0:
+                raise ValueError(
+                    f"`generation_batch_size` ({self.generation_batch_size}) must be divisible by the global batch "
+                    f"size `per_device_train_batch_size × processes` ({global_batch})."
+                )
+            self.steps_per_generation = self.generation_batch_size // global_batch
+        elif self.generation_batch_size is not None and self.steps_per_generation is not None:
+            raise ValueError("Set `generation_batch_size` or `steps_per_generation`, not both.")
+        self.generation_batch_size = global_batch * self.steps_per_generation
+        if self.steps_per_generation % self.gradient_accumulation_steps != 0:
+            logger.warning(
+                "`steps_per_generation` (%d) is not a multiple of `gradient_accumulation_steps` (%d): an optimizer "
+                "step will mix turns of two PPO epochs.",
+                self.steps_per_generation,
+                self.gradient_accumulation_steps,
+            )
+
+    @property
+    def turns_per_update(self) -> int:
+        """Model turns (transitions) each process collects per PPO update."""
+        return self.per_device_train_batch_size * self.steps_per_generation

@@ -1,0 +1,44 @@
+"""MultiTurnVerifierPPOConfig: paper defaults, derived GRPO fields, and errors that name the field and the fix."""
+
+import pytest
+
+from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig
+
+
+def make(**kwargs):
+    base = dict(output_dir="unused", use_cpu=True, report_to="none", gradient_checkpointing=False)
+    return MultiTurnVerifierPPOConfig(**{**base, **kwargs})
+
+
+def test_paper_defaults_and_derived_fields():
+    args = make(per_device_train_batch_size=4, steps_per_generation=3)
+    assert (args.gamma, args.gae_lambda, args.clip_coef, args.vf_coef, args.vf_clip_coef) == (0.9, 0.95, 0.1, 0.5, 0.1)
+    assert (args.num_ppo_epochs, args.thought_prob_coef, args.beta, args.entropy_coef) == (4, 0.5, 0.0, 0.0)
+    assert args.temperature == 0.2 and args.max_completion_length == 512 and args.adam_epsilon == 1e-7
+    # GRPO's names for the same knobs are derived, not set twice
+    assert args.num_iterations == 4 and args.epsilon == args.epsilon_high == 0.1
+    assert args.num_generations == 1 and args.turns_per_update == 12 and args.generation_batch_size == 12
+    assert args.bf16 is False  # no CUDA here: unset bf16 resolves to False instead of TRL's True
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_generations": 4}, "num_generations"),  # GRPO groups make no sense with a critic
+        ({"num_iterations": 2}, "num_ppo_epochs"),  # conflicting duplicate of num_ppo_epochs
+        ({"gamma": 1.5}, "gamma"),  # out of [0, 1]
+        ({"clip_coef": 0.0}, "clip_coef"),  # must be positive
+        ({"vf_clip_coef": -1.0}, "vf_clip_coef"),  # negative clip range
+        ({"ratio_level": "sequense"}, "Did you mean 'sequence'"),  # typo gets the nearest valid value
+        ({"num_envs": 0}, "num_envs"),  # no environments
+        ({"temperature": 0.0}, "temperature"),  # greedy rollouts have no log-probs to ratio
+        ({"generation_batch_size": 6, "per_device_train_batch_size": 4}, "divisible"),  # uneven split
+    ],
+)
+def test_bad_values_name_the_field(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(**kwargs)
+
+
+def test_value_clip_can_be_disabled():
+    assert make(vf_clip_coef=None).vf_clip_coef is None
