@@ -82,22 +82,30 @@ def _build_data(args: argparse.Namespace) -> int:
 def _push_data(args: argparse.Namespace) -> int:
     """Push dataset configs to the Hub, or write the exact upload tree with `--dry-run DIR`."""
     from sft_vs_rl.data import push_dataset
+    from sft_vs_rl.hub import HubUnreachableError
 
     kwargs = _config_kwargs(args)
     for repo_id in _dataset_ids(args.dataset):
         dry_run = args.dry_run
         if dry_run is not None and args.dataset == "all":
             dry_run = f"{dry_run}/{repo_id.split('/')[-1]}"
-        result = push_dataset(
-            repo_id,
-            args.repo_id if args.dataset != "all" else None,
-            args.config or None,
-            dry_run=dry_run,
-            private=args.private,
-            commit_message=args.commit_message,
-            **kwargs,
-        )
-        print(f"{repo_id}: {'dry run written to' if dry_run else 'pushed to'} {result}")
+        try:
+            result = push_dataset(
+                repo_id,
+                args.repo_id if args.dataset != "all" else None,
+                args.config or None,
+                dry_run=dry_run,
+                private=args.private,
+                commit_message=args.commit_message,
+                **kwargs,
+            )
+        except (HubUnreachableError, ValueError) as err:
+            print(f"sft-vs-rl push-data: error: {err}", file=sys.stderr)
+            return 2
+        for path in result.paths:
+            print(path)
+        where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
+        print(f"{len(result.paths)} files for dataset {result.repo_id}; {where}")
     return 0
 
 
@@ -212,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     push_data = sub.add_parser("push-data", help="push dataset configs to the Hub (or --dry-run DIR)")
     _add_dataset_arguments(push_data)
-    push_data.add_argument("--repo-id", help="destination dataset repo (default: sft_vs_rl/<dataset>)")
+    push_data.add_argument("--repo-id", help="destination dataset repo, ORG/NAME (default: sft_vs_rl/<dataset>)")
     push_data.add_argument("--dry-run", metavar="DIR", help="write the exact upload tree to DIR; no network")
     push_data.add_argument("--private", action="store_true", help="create the Hub repo as private")
     push_data.add_argument("--commit-message", help="commit message of the upload")

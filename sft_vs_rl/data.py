@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import datasets
 
+    from sft_vs_rl.hub import PushResult
+
 __all__ = [
     "DATASETS",
     "build_dataset_tree",
@@ -271,8 +273,11 @@ def push_dataset(
     token: str | None = None,
     commit_message: str | None = None,
     **config_kwargs: Any,
-) -> Path | str:
-    """Push every config of a dataset of the library to the Hub, in `push_to_hub`'s multi-config layout.
+) -> PushResult:
+    """Push configs of a dataset of the library to the Hub, in `push_to_hub`'s multi-config layout.
+
+    Without `dry_run`, the Hub is probed first (`sft_vs_rl.hub.check_hub_reachable`), so an offline push fails within
+    seconds, before any data is generated.
 
     Args:
         repo_id (`str`):
@@ -282,7 +287,7 @@ def push_dataset(
         configs (`Sequence[str]`, *optional*):
             Configs to push; defaults to all.
         dry_run (`str` or `Path`, *optional*):
-            Write the exact upload tree to this folder instead of uploading; nothing touches the network.
+            Write the exact upload tree to this new (or empty) folder instead of uploading; no network.
         private (`bool`, *optional*, defaults to `False`):
             Create the Hub repository as private.
         token (`str`, *optional*):
@@ -293,15 +298,25 @@ def push_dataset(
             Overrides applied to every config (sizes, seed, …).
 
     Returns:
-        `Path` of the dry-run folder, or what `sft_vs_rl.hub.push_folder` returns for a real upload.
+        `sft_vs_rl.hub.PushResult`: repository paths, and the dry-run folder or the commit URL.
 
     Raises:
-        `ConnectionError`-like errors from `sft_vs_rl.hub.push_folder` within seconds when the Hub is unreachable.
+        `sft_vs_rl.hub.HubUnreachableError`: not a dry run and the Hub is offline or unreachable.
+
+    Example:
+
+    ```python
+    >>> result = push_dataset("sft_vs_rl/generalpoints", "me/generalpoints", ["gp-l-id"], dry_run="dry/")
+    >>> result.paths
+    ['README.md', 'gp-l-id/test-00000-of-00001.parquet', 'gp-l-id/train-00000-of-00001.parquet']
+    ```
     """
-    from sft_vs_rl.hub import push_folder
+    from sft_vs_rl.hub import check_hub_reachable, push_folder
 
     repo_id = _resolve_repo_id(repo_id)
     hub_repo_id = hub_repo_id or repo_id
+    if dry_run is None:
+        check_hub_reachable()  # before generating data: fail in seconds, not after the long work
     message = commit_message or f"Upload {repo_id} configs with sft-vs-rl"
     with tempfile.TemporaryDirectory(prefix="sft_vs_rl_dataset_") as tmp:
         tree = build_dataset_tree(repo_id, tmp, configs, **config_kwargs)
