@@ -138,7 +138,7 @@ def check_hub_reachable(endpoint: str | None = None, *, timeout: float = 5.0, of
         `HubUnreachableError`: offline mode is on, or the endpoint did not answer within `timeout`.
     """
     from huggingface_hub import constants
-    from huggingface_hub.utils import get_session, httpx
+    from huggingface_hub.utils import httpx
 
     if offline is None:
         offline = bool(constants.HF_HUB_OFFLINE) or _env_offline()
@@ -150,7 +150,8 @@ def check_hub_reachable(endpoint: str | None = None, *, timeout: float = 5.0, of
         )
     endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
     try:
-        get_session().head(endpoint, timeout=timeout, follow_redirects=False)
+        # A plain client: huggingface_hub's session would refuse on its own offline flag, hiding the real cause.
+        httpx.head(endpoint, timeout=timeout, follow_redirects=False)
     except (httpx.TransportError, httpx.TimeoutException, OSError) as err:
         raise HubUnreachableError(
             f"Cannot push to the Hugging Face Hub: the endpoint {endpoint} is unreachable "
