@@ -310,6 +310,7 @@ def default_corpus(seed: int = 0, num_examples: int = 400) -> list[str]:
     >>> texts = default_corpus(num_examples=2)
     >>> any("[Task Description]" in t for t in texts)
     True
+
     ```
     """
     if num_examples < 1:

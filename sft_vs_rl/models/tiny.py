@@ -226,6 +226,7 @@ def build_tiny_model(
     >>> model, tokenizer = build_tiny_model("llama", "nano")
     >>> model.config.vocab_size == len(tokenizer), tokenizer.padding_side
     (True, 'left')
+
     ```
     """
     import torch

@@ -95,6 +95,7 @@ def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 10
     >>> tok = build_tokenizer(["Cards: ['A', '10', 'K', '5']"], vocab_size=300)
     >>> tok.decode(tok("Cards: ['A', '10']")["input_ids"], skip_special_tokens=True)
     "Cards: ['A', '10']"
+
     ```
     """
     from tokenizers import Tokenizer

@@ -62,6 +62,7 @@ class ValueHead(nn.Module):
     >>> head = ValueHead(128, seed=0)
     >>> head(torch.zeros(3, 128)).shape
     torch.Size([3])
+
     ```
     """
 
