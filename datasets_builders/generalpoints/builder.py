@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import datasets
 import numpy as np
 
-from sft_vs_rl.envs.generalpoints import GeneralPointsEnv, format_response, solve
+from sft_vs_rl.envs.generalpoints import DEFAULT_CANVAS_SIZE, GeneralPointsEnv, format_response, solve
 from sft_vs_rl.envs.generalpoints.cards import card_values, deal_hand
 
 _VERSION = datasets.Version("1.0.0")
@@ -60,6 +60,7 @@ class GeneralPointsConfig(datasets.BuilderConfig):
         verify_iterations (`int`, defaults to `5`): graded tries per episode (stored in `env_kwargs`).
         prompt_style (`str`, defaults to `"paper"`): `"paper"` (verbatim) or `"compact"`.
         sampling (`str`, defaults to `"distinct"`): `"distinct"` (52-card deck) or `"independent"` (original code).
+        canvas_size (`int`, defaults to `224`): side of the GP-VL card image in pixels (1200 in the paper).
         has_train (`bool`, defaults to `False`): whether the config has a `train` split (ID configs only).
         train_size (`int`, defaults to `10000`): training episodes (one SFT pair each).
         test_size (`int`, defaults to `234`): test episodes (the paper's evaluation size; use ≥ 300 for the study).
@@ -75,6 +76,7 @@ class GeneralPointsConfig(datasets.BuilderConfig):
     verify_iterations: int = 5
     prompt_style: str = "paper"
     sampling: str = "distinct"
+    canvas_size: int = DEFAULT_CANVAS_SIZE
     has_train: bool = False
     train_size: int = 10_000
     test_size: int = 234
@@ -133,6 +135,8 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
                 "target": datasets.Value("int32"),
                 "verify_iterations": datasets.Value("int32"),
                 "prompt_style": datasets.Value("string"),
+                "sampling": datasets.Value("string"),
+                "canvas_size": datasets.Value("int32"),
             },
             "seed": datasets.Value("int64"),
             "options": {
@@ -170,6 +174,8 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
             "target": cfg.target,
             "verify_iterations": cfg.verify_iterations,
             "prompt_style": cfg.prompt_style,
+            "sampling": cfg.sampling,
+            "canvas_size": cfg.canvas_size,
         }
         env = GeneralPointsEnv(**env_kwargs)
         for index in range(size):
