@@ -189,7 +189,7 @@ def resolve_city(
         base = city
     elif isinstance(city, str):
         if city not in CITY_PRESETS:
-            close = difflib.get_close_matches(city, list(CITY_PRESETS), n=1)
+            close = difflib.get_close_matches(city, list(CITY_PRESETS), n=1, cutoff=0.5)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"`city={city!r}` is not a preset. Valid values: {sorted(CITY_PRESETS)}.{hint}")
         base = CITY_PRESETS[city]
