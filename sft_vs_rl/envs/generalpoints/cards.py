@@ -180,9 +180,10 @@ def deal_hand(
     >>> deal_hand(np.random.default_rng(0))
     (['5', 'J', 'Q', '3'], ['C', 'C', 'C', 'C'])
     """
-    check_choice("face_rule", face_rule, tuple(FACE_RULES))
-    check_choice("suit_colour", suit_colour, tuple(SUIT_COLOURS))
-    check_choice("sampling", sampling, SAMPLINGS)
+    if face_rule not in FACE_RULES or suit_colour not in SUIT_COLOURS or sampling not in SAMPLINGS:
+        check_choice("face_rule", face_rule, tuple(FACE_RULES))
+        check_choice("suit_colour", suit_colour, tuple(SUIT_COLOURS))
+        check_choice("sampling", sampling, SAMPLINGS)
     if require_face_card is None:
         require_face_card = face_rule == "11-12-13"
     hands, cumulative = _deal_table(face_rule, int(target), sampling, bool(require_face_card))
@@ -192,12 +193,14 @@ def deal_hand(
         j = int(u[i] * (i + 1))
         ranks[i], ranks[j] = ranks[j], ranks[i]
     colour = SUIT_COLOURS[suit_colour]
-    suits: list[str] = []
-    for i, rank in enumerate(ranks):
-        options = colour
-        if sampling == "distinct":
-            used = [s for r, s in zip(ranks[:i], suits) if r == rank]
-            free = tuple(s for s in colour if s not in used)
-            options = free or colour
-        suits.append(options[int(u[4 + i] * len(options))])
+    n = len(colour)
+    if sampling == "independent":
+        suits = [colour[int(x * n)] for x in u[4:]]
+    else:
+        suits = []
+        for i, rank in enumerate(ranks):
+            used = [suits[k] for k in range(i) if ranks[k] == rank]
+            options = [s for s in colour if s not in used] if used else colour
+            options = options or colour
+            suits.append(options[int(u[4 + i] * len(options))])
     return [RANKS[r - 1] for r in ranks], suits

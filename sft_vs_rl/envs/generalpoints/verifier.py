@@ -121,6 +121,11 @@ def parse_response(response: str) -> ParsedResponse:
     >>> parse_response('''{"cards": ['A', '3', 'K', '6'], "number": [1, 3, 10, 6], "formula": "(1+6)*3+10=24",}''')
     ParsedResponse(cards=['A', '3', 'K', '6'], numbers=['1', '3', '10', '6'], formula='(1+6)*3+10=24')
     """
+    return _extract(response, cards=True, numbers=True)
+
+
+def _extract(response: str, cards: bool, numbers: bool) -> ParsedResponse:
+    """`parse_response`, reading only the fields asked for (the formula always)."""
     if not isinstance(response, str):
         raise TypeError(f"response must be a str, got {type(response).__name__}; decode model output first")
     text = response[:MAX_RESPONSE_CHARS]
@@ -134,8 +139,8 @@ def parse_response(response: str) -> ParsedResponse:
         if isinstance(obj, dict) and ("formula" in obj or "cards" in obj):
             formula = obj.get("formula")
             return ParsedResponse(
-                _as_list(obj.get("cards")),
-                _as_list(obj.get("number", obj.get("numbers"))),
+                _as_list(obj.get("cards")) if cards else None,
+                _as_list(obj.get("number", obj.get("numbers"))) if numbers else None,
                 None if formula is None else str(formula),
             )
     match = _FORMULA_RE.search(text)
@@ -143,8 +148,8 @@ def parse_response(response: str) -> ParsedResponse:
     if match is not None:
         formula = next(g for g in match.groups() if g is not None).strip(" \t'\"")
     lists = []
-    for key in ("cards", "number"):
-        found = _LIST_RE[key].search(text)
+    for key, wanted in (("cards", cards), ("number", numbers)):
+        found = _LIST_RE[key].search(text) if wanted else None
         lists.append(None if found is None else _split_list(found.group(1)))
     return ParsedResponse(lists[0], lists[1], formula)
 
@@ -332,7 +337,7 @@ def verify(
         check_choice("face_rule", face_rule, tuple(FACE_RULES))
     if compat is not None:
         check_choice("compat", compat, ("sftvsrl",))
-    parsed = parse_response(response)
+    parsed = _extract(response, cards=visual, numbers=False)
     recognized = None
     if visual:
         recognized = parsed.cards is not None and sorted(parsed.cards) == sorted(ranks)
