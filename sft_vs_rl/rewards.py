@@ -31,11 +31,14 @@ from typing import Any
 
 __all__ = [
     "GeneralPointsToolEnv",
+    "VIRLToolEnv",
     "completion_text",
     "enable_tool_calling",
     "generalpoints_format_reward",
     "generalpoints_recognition_reward",
     "generalpoints_reward",
+    "virl_format_reward",
+    "virl_reward",
 ]
 
 logger = logging.getLogger(__name__)
@@ -195,6 +198,80 @@ def generalpoints_recognition_reward(
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# V-IRL
+
+
+def virl_reward(
+    prompts: Sequence[Any], completions: Sequence[Any], compat: str | None = None, **kwargs: Any
+) -> list[float | None]:
+    """V-IRL reward of each completion at its rail position, graded by the environment's verifier (`verify_action`).
+
+    The value is what `VIRLEnv.step` returns for the same answer on the first try at that position: +1 correct
+    action, −1.5 wrong action with a false (or missed) intersection claim, −1 other wrong action.
+
+    Args:
+        prompts (`Sequence`):
+            Prompts, one per completion (unused).
+        completions (`Sequence`):
+            Completions, plain strings or conversational message lists.
+        compat (`str`, *optional*):
+            `"sftvsrl"` checks intersection claims against the landmark-only string, as the original code did.
+        **kwargs:
+            Dataset columns, one value per completion. Used: `expected_action` (required; a row without it gets
+            `None`), `oracle_observation` (default mode) or `landmark` (`compat="sftvsrl"`). Others are ignored.
+
+    Returns:
+        `list[float | None]`: one reward per completion.
+
+    Example:
+
+    >>> virl_reward(
+    ...     prompts=["..."] * 3,
+    ...     completions=['{"action": "forward()"}', '{"action": "stop()"}',
+    ...                  '{"current observation": "You observe an intersection", "action": "stop()"}'],
+    ...     expected_action=["forward()"] * 3,
+    ...     oracle_observation=["No landmarks nearby; "] * 3,
+    ... )
+    [1.0, -1.0, -1.5]
+    """
+    from sft_vs_rl.envs.virl import verify_action
+
+    if compat not in (None, "sftvsrl"):
+        raise ValueError(f"compat={compat!r} must be None (corrected verifier) or 'sftvsrl' (original)")
+    n = len(completions)
+    reference_column = "landmark" if compat == "sftvsrl" else "oracle_observation"
+    rewards: list[float | None] = []
+    for completion, expected, reference in zip(
+        completions, _column(kwargs, "expected_action", n), _column(kwargs, reference_column, n), strict=True
+    ):
+        if expected is None:
+            rewards.append(None)
+            continue
+        verdict = verify_action(completion_text(completion), expected, reference or "")
+        rewards.append(float(verdict.reward))
+    return rewards
+
+
+def virl_format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """1.0 for each completion whose answer holds an `action` field (read by the verifier's parser), else 0.0.
+
+    Args:
+        prompts (`Sequence`):
+            Prompts (unused).
+        completions (`Sequence`):
+            Completions, plain strings or conversational message lists.
+        **kwargs:
+            Other dataset columns and TRL arguments, ignored.
+
+    >>> virl_format_reward(["p", "p"], ['{"action": "forward()",}', "go north"])
+    [1.0, 0.0]
+    """
+    from sft_vs_rl.envs.virl import parse_answer
+
+    return [0.0 if parse_answer(completion_text(c)).action is None else 1.0 for c in completions]
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # TRL environment_factory adapters
 
 
@@ -227,28 +304,12 @@ def enable_tool_calling(processing_class: Any) -> Any:
     return processing_class
 
 
-class GeneralPointsToolEnv:
-    """GeneralPoints episodes for `trl.GRPOTrainer(environment_factory=GeneralPointsToolEnv)`.
+class _EpisodeToolEnv:
+    """Shared mechanics of the tool adapters: replay a dataset row's episode, grade submitted answers, keep the return.
 
-    TRL builds one instance per rollout and calls `reset(**row)` with every column of the dataset row. The episode is
-    replayed from the row (`env_kwargs`, `seed`, `options`, as stored by `sft_vs_rl.load_dataset`); the model answers
-    by calling the tool `submit_answer`, reads the verifier's feedback as the tool result and may try again while the
-    retry budget (`verify_iterations`) lasts. `get_reward()` is the episode's return: the sum of the rewards of every
-    graded try (the paper's undiscounted return). A rollout that never calls the tool is graded as an empty answer
-    (−3, illegal formula), so not answering is never better than a wrong answer.
-
-    Args:
-        **env_overrides:
-            Keyword arguments of `GeneralPointsEnv` that replace the row's `env_kwargs` (e.g. `verify_iterations=2`).
-
-    Example:
-
-    >>> env = GeneralPointsToolEnv()
-    >>> env.reset(env_kwargs={"face_rule": "10"}, seed=0, options={"ranks": ["4", "3", "2", "K"]})  # doctest: +SKIP
-    >>> env.submit_answer('{"cards": ["4", "3", "2", "K"], "number": [4, 3, 2, 10], "formula": "4*3+2+10=24"}')
-    'Correct solution.'
-    >>> env.get_reward()
-    5.0
+    A subclass names its environment class in `_make_env` and defines the public tool `submit_answer` (its
+    docstring is the tool description the model reads). Private methods stay hidden from TRL, which exposes every
+    public method except `reset` and `get_reward` as a tool.
     """
 
     def __init__(self, **env_overrides: Any):
@@ -259,24 +320,79 @@ class GeneralPointsToolEnv:
         self._tries = 0
         self._done = False
 
+    def _make_env(self, env_kwargs: dict[str, Any]):
+        raise NotImplementedError
+
+    def _advance(self, row: dict[str, Any]) -> str | None:
+        """Move the freshly reset environment to the row's starting point; return its observation if it moved."""
+        return None
+
     def reset(self, **row: Any) -> str | None:
         """Replay the row's episode. Returns `None` when the row has a `prompt` (TRL shows it), else the first prompt.
 
         Args:
             **row:
-                Dataset columns: `env_kwargs` (dict of `GeneralPointsEnv` arguments), `seed` (`int`) and `options`
-                (`{"ranks": [...], "suits": [...]}`); other columns are ignored. Without `options` a fresh hand is
-                dealt from `seed`.
+                Dataset columns: `env_kwargs` (dict of environment arguments), `seed` (`int`) and `options` (the
+                reset options stored by `sft_vs_rl.load_dataset`); other columns are ignored. Without `options`, a
+                fresh episode is drawn from `seed`.
         """
-        from sft_vs_rl.envs.generalpoints import GeneralPointsEnv
-
         env_kwargs = {**(row.get("env_kwargs") or {}), **self._env_overrides}
         if self._env is None or env_kwargs != self._env_kwargs:
-            self._env = GeneralPointsEnv(**env_kwargs)
+            self._env = self._make_env(env_kwargs)
             self._env_kwargs = env_kwargs
         observation, _ = self._env.reset(seed=row.get("seed"), options=row.get("options"))
+        observation = self._advance(row) or observation
         self._return, self._tries, self._done = 0.0, 0, False
         return None if "prompt" in row else observation
+
+    def _submit(self, answer: str) -> str:
+        if self._env is None:
+            raise RuntimeError("submit_answer was called before reset; TRL calls reset(**row) first")
+        if self._done:
+            return "The episode is over; no more answers are graded."
+        observation, reward, terminated, truncated, info = self._env.step(str(answer))
+        self._return += float(reward)
+        self._tries += 1
+        self._done = terminated or truncated
+        # While the episode goes on, the result is exactly the environment's next user turn.
+        return info["feedback"] if self._done else observation
+
+    def get_reward(self) -> float:
+        """The episode's return (sum of the rewards of every graded try); an unanswered episode is graded as ``""``."""
+        if self._tries == 0 and self._env is not None:
+            self._submit("")
+        return self._return
+
+
+class GeneralPointsToolEnv(_EpisodeToolEnv):
+    """GeneralPoints episodes for `trl.GRPOTrainer(environment_factory=GeneralPointsToolEnv)`.
+
+    TRL builds one instance per rollout and calls `reset(**row)` with every column of the dataset row. The episode is
+    replayed from the row (`env_kwargs`, `seed`, `options`, as stored by `sft_vs_rl.load_dataset`); the model answers
+    by calling the tool `submit_answer`, reads the environment's reply as the tool result (`You failed this trial
+    because ...` while tries remain, the verifier's feedback once the episode ends) and may try again while the retry
+    budget (`verify_iterations`) lasts. `get_reward()` is the episode's return: the sum of the rewards of every graded
+    try (the paper's undiscounted return). A rollout that never calls the tool is graded as an empty answer (−3,
+    illegal formula), so not answering is never better than a wrong answer.
+
+    Args:
+        **env_overrides:
+            Keyword arguments of `GeneralPointsEnv` that replace the row's `env_kwargs` (e.g. `verify_iterations=2`).
+
+    Example:
+
+    >>> env = GeneralPointsToolEnv()
+    >>> env.reset(env_kwargs={"face_rule": "10"}, seed=0, options={"ranks": ["4", "3", "2", "K"]}, prompt=[])
+    >>> env.submit_answer('{"cards": ["4", "3", "2", "K"], "number": [4, 3, 2, 10], "formula": "4*3+2+10=24"}')
+    'Correct solution.'
+    >>> env.get_reward()
+    5.0
+    """
+
+    def _make_env(self, env_kwargs: dict[str, Any]):
+        from sft_vs_rl.envs.generalpoints import GeneralPointsEnv
+
+        return GeneralPointsEnv(**env_kwargs)
 
     def submit_answer(self, answer: str) -> str:
         """Submit an answer to the card game and get the verifier's feedback.
@@ -285,20 +401,44 @@ class GeneralPointsToolEnv:
             answer: The full answer, in the requested format with the "cards", "number" and "formula" fields.
 
         Returns:
-            The verifier's feedback: "Correct solution." or why the answer failed.
+            "Correct solution." or why the answer failed.
         """
-        if self._env is None:
-            raise RuntimeError("submit_answer was called before reset; TRL calls reset(**row) first")
-        if self._done:
-            return "The episode is over; no more answers are graded."
-        _, reward, terminated, truncated, info = self._env.step(str(answer))
-        self._return += float(reward)
-        self._tries += 1
-        self._done = terminated or truncated
-        return info["feedback"]
+        return self._submit(answer)
 
-    def get_reward(self) -> float:
-        """The episode's return (sum of the rewards of every graded try); an unanswered episode is graded as ``""``."""
-        if self._tries == 0 and self._env is not None:
-            self.submit_answer("")
-        return self._return
+
+class VIRLToolEnv(_EpisodeToolEnv):
+    """V-IRL episodes for `trl.GRPOTrainer(environment_factory=VIRLToolEnv)`.
+
+    `reset(**row)` replays the row's episode (`env_kwargs`, `seed`, `options`) and follows the optimal actions up to
+    the row's `position`, so per-step training rows start mid-route. The model answers each rail position by calling
+    the tool `submit_answer`; the tool result is the environment's next user turn (the new prompt with the updated
+    history after a correct action, `You failed this trial because ...` after a wrong one) or, once the episode ends,
+    the verifier's message. `get_reward()` is the episode's return (sum of every graded try's reward); a rollout that
+    never calls the tool is graded as an empty answer.
+
+    Args:
+        **env_overrides:
+            Keyword arguments of `VIRLEnv` that replace the row's `env_kwargs` (e.g. `verify_iterations=1`).
+    """
+
+    def _make_env(self, env_kwargs: dict[str, Any]):
+        from sft_vs_rl.envs.virl import VIRLEnv
+
+        return VIRLEnv(**env_kwargs)
+
+    def _advance(self, row: dict[str, Any]) -> str | None:
+        observation = None
+        for _ in range(int(row.get("position") or 0)):
+            observation, _, _, _, _ = self._env.step(self._env.optimal_response())
+        return observation
+
+    def submit_answer(self, answer: str) -> str:
+        """Submit the navigation answer for the current position and get the environment's reply.
+
+        Args:
+            answer: The full answer, a JSON object with the "current observation", "current instruction" and "action" fields.
+
+        Returns:
+            The next prompt after a correct action, or why the action was wrong.
+        """
+        return self._submit(answer)
