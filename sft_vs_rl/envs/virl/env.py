@@ -96,6 +96,8 @@ class VIRLEnv(gym.Env):
     * `verify_iteration` (`int`): graded tries used at the current position (0 after reset or an advance).
     * `step_correct` (`bool` or `None`): whether this call's action was correct (`None` after reset; `False` for
       the compat ungraded call, which the original counts as an incorrect sample of per-step accuracy).
+    * `observation_correct` (`bool` or `None`): whether the answer's `"current observation"` states the oracle
+      observation of the graded position (landmark recognition in V-IRL-VL; never rewarded).
     * `messages` (`list[dict]`), `images` (`list[PIL.Image.Image]`): the conversation and its images.
     * `position`, `num_positions` (`int`): rail index and rail length; `expected_action` (`str`); `instruction`
       (`str`, the sentence being executed); `oracle_observation` (`str`); `episode` (`dict`: route dict,
@@ -253,18 +255,18 @@ class VIRLEnv(gym.Env):
             return self._obs(), BUDGET_PENALTY, False, True, self._info(EXCEED_MAX_VERIFY, False, False)
         reference = step.landmark if self.compat == "sftvsrl" else step.observation
         expected = step.action(self.action_space_name)
-        verdict: Verdict = verify_action(action, expected, reference)
+        verdict: Verdict = verify_action(action, expected, reference, step.observation)
         self._tries += 1
         if verdict.success:
             if step.kind == "stop":
                 self._done = True
-                return self._obs(), verdict.reward, True, False, self._info(verdict.feedback, True, True)
+                return self._obs(), verdict.reward, True, False, self._info(verdict.feedback, True, True, verdict)
             self._history_act.append(expected)
             self._position += 1
             self._tries = 0
             self._history_obs.append(self._episode.rail[self._position].observation)
             self._fresh_turn()
-            return self._obs(), verdict.reward, False, False, self._info(verdict.feedback, True, False)
+            return self._obs(), verdict.reward, False, False, self._info(verdict.feedback, True, False, verdict)
         self._messages = self._messages + retry_turns(action, verdict.feedback)
         reward, truncated = verdict.reward, False
         if self._tries >= self.verify_iterations:
@@ -272,7 +274,7 @@ class VIRLEnv(gym.Env):
                 self._exhausted = True
             else:
                 reward, truncated, self._done = verdict.reward + BUDGET_PENALTY, True, True
-        return self._obs(), reward, False, truncated, self._info(verdict.feedback, False, False)
+        return self._obs(), reward, False, truncated, self._info(verdict.feedback, False, False, verdict)
 
     # ------------------------------------------------------------------------------------------------------------------
 
@@ -297,9 +299,12 @@ class VIRLEnv(gym.Env):
     def _obs(self) -> str:
         return self._messages[-1]["content"][-1]["text"]
 
-    def _info(self, feedback: str, step_correct: bool | None, success: bool) -> dict[str, Any]:
+    def _info(
+        self, feedback: str, step_correct: bool | None, success: bool, verdict: Verdict | None = None
+    ) -> dict[str, Any]:
         step = self._episode.rail[self._position]
         info = {
+            "observation_correct": None if verdict is None else verdict.metrics["observation_correct"],
             "success": success,
             "feedback": feedback,
             "verify_iteration": self._tries,

@@ -27,6 +27,7 @@ __all__ = [
     "EXCEED_MAX_VERIFY",
     "ParsedAnswer",
     "REWARD_FN_VIRL",
+    "observation_correct",
     "parse_answer",
     "verify_action",
 ]
@@ -120,7 +121,25 @@ def parse_answer(response: str) -> ParsedAnswer:
     return ParsedAnswer(found.get("current observation"), found.get("current instruction"), found.get("action"))
 
 
-def verify_action(response: str, expected_action: str, reference_observation: str) -> Verdict:
+def _normalise(observation: str) -> str:
+    return " ".join(observation.replace(";", " ; ").split()).rstrip(" ;")
+
+
+def observation_correct(answer_observation: str | None, oracle_observation: str) -> bool:
+    """Whether an answer's `"current observation"` states the oracle observation (landmark, its side, intersection
+    flag), ignoring spacing and a trailing `;`. In V-IRL-VL this is the landmark-recognition metric.
+
+    >>> observation_correct("X is on your left; You observe an intersection", "X is on your left; You observe an intersection")
+    True
+    >>> observation_correct("No landmarks nearby", "No landmarks nearby; ")
+    True
+    """
+    return answer_observation is not None and _normalise(answer_observation) == _normalise(oracle_observation)
+
+
+def verify_action(
+    response: str, expected_action: str, reference_observation: str, oracle_observation: str | None = None
+) -> Verdict:
     """Grade one answer at one rail position.
 
     Args:
@@ -128,9 +147,12 @@ def verify_action(response: str, expected_action: str, reference_observation: st
         expected_action (`str`): The rail's ground-truth action, e.g. `"turn_direction(north)"`.
         reference_observation (`str`): What the intersection check compares with: the full oracle observation
             (default environment) or the landmark-only string (`compat="sftvsrl"`).
+        oracle_observation (`str`, *optional*): The full oracle observation, for the `observation_correct` metric
+            (never part of the reward); defaults to `reference_observation`.
 
     Returns:
-        `Verdict` with `metrics={"step_correct": bool, "action": parsed action or None, "claims_intersection": bool}`.
+        `Verdict` with `metrics={"step_correct": bool, "observation_correct": bool, "action": parsed action or None,
+        "claims_intersection": bool}`.
 
     >>> verify_action('{"action": "forward()"}', "forward()", "No landmarks nearby; ").reward
     1.0
@@ -141,7 +163,12 @@ def verify_action(response: str, expected_action: str, reference_observation: st
     parsed = parse_answer(response)
     claims = "intersection" in (parsed.observation or "None")
     truth = "intersection" in reference_observation
-    metrics = {"step_correct": parsed.action == expected_action, "action": parsed.action, "claims_intersection": claims}
+    metrics = {
+        "step_correct": parsed.action == expected_action,
+        "observation_correct": observation_correct(parsed.observation, oracle_observation or reference_observation),
+        "action": parsed.action,
+        "claims_intersection": claims,
+    }
     if parsed.action == expected_action:
         return Verdict(REWARD_FN_VIRL["CORRECT_ACTION"], CORRECT_ACTION, True, metrics)
     if claims and not truth:

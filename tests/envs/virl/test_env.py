@@ -51,6 +51,7 @@ def play(env, seed, action_space):
     while True:
         assert obs == info["messages"][-1]["content"][-1]["text"]
         obs, reward, terminated, truncated, info = env.step(act(obs, action_space))
+        assert info["observation_correct"] and info["step_correct"]
         total += reward
         steps += 1
         if terminated or truncated:
@@ -93,6 +94,7 @@ def test_conversation_shape_and_budget_default():
     assert "A_1: turn_direction(" in obs
     obs, r, term, trunc, info = env.step(wrong(info))
     assert (r, term, trunc, info["verify_iteration"]) == (-1.0, False, False, 1)
+    assert info["observation_correct"] and not info["step_correct"]
     assert [m["role"] for m in info["messages"]] == ["user", "assistant", "user"]
     assert obs == FAILURE_PREFIX + INCORRECT_ACTION
     obs, r, term, trunc, info = env.step(wrong(info))  # second failed graded try: -1 - 1, truncated

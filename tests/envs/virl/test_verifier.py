@@ -90,3 +90,12 @@ def test_parse_original_regex_fallback():
 def test_parse_rejects_non_str():
     with pytest.raises(TypeError, match="response"):
         parse_answer(None)
+
+
+def test_observation_correct_metric():
+    oracle = AT_TURN
+    assert verify_action(answer(AT_TURN, "stop()"), "forward()", FORWARD, oracle).metrics["observation_correct"]
+    assert not verify_action(answer(LANDMARK_ONLY, "stop()"), "forward()", FORWARD, oracle).metrics[
+        "observation_correct"
+    ]
+    assert not verify_action("no json", "forward()", FORWARD).metrics["observation_correct"]
