@@ -17,13 +17,21 @@ import logging
 import random
 import string
 from collections.abc import Iterable
+from functools import cache
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ENV_PROMPT_MODULES", "corpus_fingerprint", "default_corpus"]
 
 ENV_PROMPT_MODULES = ("sft_vs_rl.envs.generalpoints.prompts", "sft_vs_rl.envs.virl.prompts")
-"""Modules whose public string constants join the default corpus when they import."""
+"""Modules whose module-level strings join the default corpus when they import."""
+
+ENV_EPISODES = (("sft_vs_rl.envs.virl", "VIRLEnv", ({}, {"action_space": "relative"}, {"prompt_style": "compact"})),)
+"""Environments (text mode, training city) whose first-turn prompts join the default corpus when they import.
+
+V-IRL only: its prompts carry generated landmark names (V-IRL-L paper prompts: 490 → 427 tokens on average with
+them). GeneralPoints prompts are fully covered by the templates (same token counts), and dealing a hand runs the
+solver (~20 ms), so GP episodes are left out."""
 
 RANKS = ("A", "2", "3", "4", "5", "6", "7", "8", "9", "10", "J", "Q", "K")
 FACE_CARD_MSGS = (
@@ -292,14 +300,47 @@ def _env_module_texts(weight: int) -> list[str]:
     return texts
 
 
+def _env_episode_texts(seed: int, num_episodes: int) -> list[str]:
+    texts = []
+    for module_name, class_name, settings in ENV_EPISODES:
+        try:
+            env_cls = getattr(importlib.import_module(module_name), class_name)
+        except ImportError as err:
+            logger.info("Tokenizer corpus: %s not importable (%s); using the built-in task text only.", module_name, err)
+            continue
+        for kwargs in settings:
+            env = env_cls(**kwargs)
+            for i in range(num_episodes):
+                _, info = env.reset(seed=seed * 100_000 + i)
+                for message in info["messages"]:
+                    content = message["content"]
+                    items = [{"type": "text", "text": content}] if isinstance(content, str) else content
+                    texts += [item["text"] for item in items if item.get("type") == "text"]
+    return texts
+
+
+@cache
+def _default_corpus(seed: int, num_examples: int) -> tuple[str, ...]:
+    rng = random.Random(seed)
+    static = [*RANKS, *FACE_CARD_MSGS, *ABSOLUTE_DIRECTIONS, *RELATIVE_DIRECTIONS, *GP_FEEDBACK, *VIRL_FEEDBACK]
+    static += ["0123456789", "+ - * / ( ) = [ ] { } , : ' \"", " ".join(str(n) for n in range(100))]
+    texts = _env_module_texts(max(1, num_examples // 4)) + _env_episode_texts(seed, max(1, num_examples // 8)) + static
+    return tuple(texts + _gp_texts(rng, num_examples) + _virl_texts(rng, num_examples))
+
+
 def default_corpus(seed: int = 0, num_examples: int = 400) -> list[str]:
     """Return the default tokenizer training text: the library's task text, deterministic for a seed.
 
+    It holds the environments' template strings and the first turns of seeded `VIRLEnv` episodes (text mode,
+    training city, both action spaces, both prompt styles) when those packages import, plus the built-in filled
+    templates, answers and feedback messages of this module. Cached per arguments.
+
     Args:
         seed (`int`, *optional*, defaults to `0`):
-            Seed of the `random.Random` that fills the templates (hands, formulas, routes).
+            Seed of the `random.Random` that fills the built-in templates and of the environment episodes.
         num_examples (`int`, *optional*, defaults to `400`):
-            Filled examples per task (each gives a prompt, an answer, the compact style, sometimes feedback).
+            Filled built-in examples per task (each gives a prompt, an answer, the compact style, sometimes
+            feedback); `num_examples // 8` V-IRL episodes per setting.
 
     Returns:
         `list[str]`: the texts, in a fixed order.
@@ -313,12 +354,9 @@ def default_corpus(seed: int = 0, num_examples: int = 400) -> list[str]:
 
     ```
     """
-    if num_examples < 1:
-        raise ValueError(f"`num_examples` must be at least 1, got {num_examples}.")
-    rng = random.Random(seed)
-    static = [*RANKS, *FACE_CARD_MSGS, *ABSOLUTE_DIRECTIONS, *RELATIVE_DIRECTIONS, *GP_FEEDBACK, *VIRL_FEEDBACK]
-    static += ["0123456789", "+ - * / ( ) = [ ] { } , : ' \"", " ".join(str(n) for n in range(100))]
-    return _env_module_texts(max(1, num_examples // 4)) + static + _gp_texts(rng, num_examples) + _virl_texts(rng, num_examples)
+    if not isinstance(num_examples, int) or num_examples < 1:
+        raise ValueError(f"`num_examples` must be a positive int, got {num_examples!r}.")
+    return list(_default_corpus(seed, num_examples))
 
 
 def corpus_fingerprint(texts: Iterable[str]) -> str:
