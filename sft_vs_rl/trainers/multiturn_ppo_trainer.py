@@ -12,7 +12,7 @@ The algorithm reads top to bottom, as in CleanRL's `ppo.py`:
 5. logging of the environment and PPO diagnostics.
 
 TRL hooks overridden: `_generate_and_score_completions` (steps 1-3), `_compute_loss` (step 4), `log`, `_save`,
-`_save_checkpoint`, `_load_from_checkpoint`, `_load_rng_state`. `train()` is TRL's.
+`_save_checkpoint`, `_load_from_checkpoint`, `_load_optimizer_and_scheduler`. `train()` is TRL's.
 """
 
 from __future__ import annotations
@@ -389,6 +389,11 @@ def _pad(rows: Sequence[Sequence[float]], value: float, left: bool, dtype: torch
     return out
 
 
+def _turn_metric(transitions: Sequence[Transition], key: str) -> list[float]:
+    """Values of a per-turn task metric (`step_correct`, `recognized_correctly`), skipping turns where it is `None`."""
+    return [float(t.info[key]) for t in transitions if t.info.get(key) is not None]
+
+
 def collate_transitions(transitions: Sequence[Transition], pad_token_id: int) -> dict[str, torch.Tensor]:
     """Batch transitions: left-padded prompts `(B, P)`, right-padded completions `(B, T)`, Mllama vision tensors."""
     prompts = [t.prompt_ids for t in transitions]
@@ -708,9 +713,8 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             ("env/episode_success", [float(e.success) for e in episodes]),
             ("env/episode_return", [e.episode_return for e in episodes]),
             ("env/episode_turns", [float(e.num_turns) for e in episodes]),
-            ("env/step_accuracy", [float(t.info["step_correct"]) for t in transitions if "step_correct" in t.info]),
-            ("env/recognition_accuracy",
-             [float(t.info["recognized_correctly"]) for t in transitions if "recognized_correctly" in t.info]),
+            ("env/step_accuracy", _turn_metric(transitions, "step_correct")),
+            ("env/recognition_accuracy", _turn_metric(transitions, "recognized_correctly")),
         ):
             value = gathered_mean(values)
             if value is not None:
@@ -801,16 +805,21 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         base = self.model.get_base_model() if is_peft_model(self.model) else self.model
         base.value_head.load_state_dict(load_file(path, device=str(self.accelerator.device)))
 
-    def _load_rng_state(self, checkpoint: str | None) -> None:
-        super()._load_rng_state(checkpoint)
+    def _issue_warnings_after_load(self, load_result) -> None:
+        # The value head is saved apart from the policy (see `_save`) and loaded in `_load_from_checkpoint`.
+        load_result.missing_keys[:] = [k for k in load_result.missing_keys if "value_head." not in k]
+        super()._issue_warnings_after_load(load_result)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        # Called on every resume (DeepSpeed included), like GRPOTrainer's adaptive-entropy state.
+        super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
         path = os.path.join(checkpoint, ROLLOUT_STATE_NAME.format(self.accelerator.process_index))
-        if os.path.isfile(path):
-            with open(path) as f:
-                state = json.load(f)
-            self.rollout.load_state_dict(state["rollout"])
-            self._counters.update(state["counters"])
-        else:
+        if not os.path.isfile(path):
             logger.warning("No rollout state at %s: the rollout RNG restarts from `seed`.", path)
-
+            return
+        with open(path) as f:
+            state = json.load(f)
+        self.rollout.load_state_dict(state["rollout"])
+        self._counters.update(state["counters"])

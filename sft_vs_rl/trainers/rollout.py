@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import ProcessorMixin
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,11 @@ class _Slot:
     last_stepped: int = -1
 
 
+def tokenizer_of(processor):
+    """The tokenizer of a processor, or the tokenizer itself."""
+    return processor.tokenizer if isinstance(processor, ProcessorMixin) else processor
+
+
 def encode_prompts(processor, conversations: Sequence[list[dict]], images: Sequence[list[Any]] | None = None):
     """Render conversations with the chat template and tokenize them as one left-padded batch.
 
@@ -147,7 +153,7 @@ def encode_prompts(processor, conversations: Sequence[list[dict]], images: Seque
     Returns:
         `BatchEncoding` with `input_ids`, `attention_mask` and, with images, the processor's vision tensors.
     """
-    tokenizer = getattr(processor, "tokenizer", processor)
+    tokenizer = tokenizer_of(processor)
     if tokenizer.padding_side != "left":
         raise ValueError(
             f"The processor pads on the {tokenizer.padding_side!r}; generation needs left padding. Set "
@@ -204,7 +210,7 @@ class MultiTurnRollout:
             raise ValueError("`envs` is empty; pass at least one environment.")
         self.slots = [_Slot(env=env) for env in envs]
         self.processor = processor
-        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.tokenizer = tokenizer_of(processor)
         self.generation_config = generation_config
         eos = generation_config.eos_token_id
         self.eos_token_ids = [eos] if isinstance(eos, int) else list(eos or [self.tokenizer.eos_token_id])

@@ -171,3 +171,158 @@ def test_thought_weights_split_at_the_action_key(tokenizer, response, key, has_t
 def test_thought_weights_all_one_without_key(tokenizer):
     ids = tokenizer('{"formula": "1"}', add_special_tokens=False)["input_ids"]
     assert thought_token_weights(tokenizer, [ids], None, 0.5) == [[1.0] * len(ids)]
+
+
+# ------------------------------------------------------------------------------------------------- end to end
+TOY_ROWS = {"reset_options": [{"target": "a"}] * 64, "seed": list(range(64))}
+
+
+def make_trainer(tmp_path, kind="llama", env_kwargs=None, peft_config=None, model=None, **overrides):
+    from datasets import Dataset
+    from ppo_toy_env import TargetWordEnv
+
+    from sft_vs_rl.models import build_tiny_model
+    from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
+
+    built_model, processor = build_tiny_model(kind, "nano")
+    config = dict(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
+        save_strategy="no", per_device_train_batch_size=4, steps_per_generation=2, gradient_accumulation_steps=1,
+        num_envs=4, num_ppo_epochs=1, max_completion_length=4, max_steps=2, logging_steps=1, learning_rate=1e-3,
+        temperature=1.0, seed=0,
+    )
+    config.update(overrides)
+    args = MultiTurnVerifierPPOConfig(**config)
+    kwargs = dict(env_kwargs or {})
+    return MultiTurnVerifierPPOTrainer(
+        model=model if model is not None else built_model, args=args, processing_class=processor,
+        train_dataset=Dataset.from_dict(TOY_ROWS), env_factory=lambda: TargetWordEnv(**kwargs),
+        peft_config=peft_config,
+    )
+
+
+def trainable_snapshot(trainer):
+    return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+
+
+def test_train_changes_every_trainable_parameter_and_logs(tmp_path):
+    trainer = make_trainer(tmp_path)
+    before = trainable_snapshot(trainer)
+    assert any("value_head." in n for n in before)
+    trainer.train()
+    for name, param in trainer.model.named_parameters():
+        if param.requires_grad:
+            assert not torch.equal(before[name], param), f"{name} did not change"
+    logs = {k for entry in trainer.state.log_history for k in entry}
+    for key in ("loss", "env/reward_per_turn", "env/episode_success", "ppo/value_loss", "ppo/policy_loss",
+                "ppo/clipfrac", "ppo/approx_kl", "ppo/explained_variance", "tokens/generated", "flops/total",
+                "completions/mean_length"):
+        assert key in logs, key
+    assert any(k.startswith("env/verify_iterations/") for k in logs)
+
+
+def test_checkpoint_holds_value_head_and_rollout_state_and_resumes(tmp_path):
+    import json
+
+    trainer = make_trainer(tmp_path, max_steps=2, save_strategy="steps", save_steps=1)
+    trainer.train()
+    ckpt = tmp_path / "checkpoint-1"
+    assert (ckpt / "value_head.safetensors").is_file() and (ckpt / "rollout_state_0.json").is_file()
+    # the policy checkpoint itself is a plain causal LM (no value-head keys)
+    from safetensors.torch import load_file
+
+    assert not any("value_head" in k for k in load_file(str(ckpt / "model.safetensors")))
+    saved_state = json.loads((ckpt / "rollout_state_0.json").read_text())
+
+    resumed = make_trainer(tmp_path, max_steps=3, save_strategy="no")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    assert resumed.state.global_step == 3
+    # the rollout RNG state and the cumulative counters continue from the checkpoint
+    at_2 = json.loads((tmp_path / "checkpoint-2" / "rollout_state_0.json").read_text())
+    assert resumed.rollout.num_episodes_started > at_2["rollout"]["num_episodes_started"]
+    assert resumed._counters["flops/rollout"] > at_2["counters"]["flops/rollout"] >= saved_state["counters"][
+        "flops/rollout"] > 0
+
+
+def test_resume_loads_the_saved_value_head(tmp_path):
+    trainer = make_trainer(tmp_path, max_steps=1, save_strategy="steps", save_steps=1)
+    trainer.train()
+    saved = {k: v.clone() for k, v in trainer.model.value_head.state_dict().items()}
+    fresh = make_trainer(tmp_path, max_steps=1, save_strategy="no", seed=1)
+    fresh._load_from_checkpoint(str(tmp_path / "checkpoint-1"))
+    for k, v in fresh.model.value_head.state_dict().items():
+        assert torch.equal(v, saved[k])
+
+
+def test_peft_lora_trains_adapters_and_value_head(tmp_path):
+    from peft import LoraConfig
+
+    trainer = make_trainer(tmp_path, peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    before = trainable_snapshot(trainer)
+    assert any("lora_" in n for n in before) and any("value_head." in n for n in before)
+    assert not any("embed_tokens" in n for n in before)
+    trainer.train()
+    changed = {n for n, p in trainer.model.named_parameters() if n in before and not torch.equal(before[n], p)}
+    assert any("value_head." in n for n in changed) and any("lora_B" in n for n in changed)
+
+
+def test_non_finite_loss_names_the_step_and_quantity(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions([dict(reset_options={"target": "a"}, seed=s) for s in range(8)])
+    batch["advantages"] = torch.full_like(batch["advantages"], float("nan"))
+    with pytest.raises(FloatingPointError, match=r"global step 0: \['policy_loss'\]"):
+        trainer._compute_loss(trainer.model, {k: v[:4] for k, v in batch.items()})
+
+
+def test_rollout_batch_is_consistent(tmp_path):
+    trainer = make_trainer(tmp_path, action_key="answer", thought_prob_coef=0.5)
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions([dict(reset_options={"target": "a"}, seed=s) for s in range(8)])
+    assert batch["prompt_ids"].shape[0] == 8 and batch["advantages"].shape == (8,)
+    # normalised over the rollout; padding carries no weight and no old log-prob
+    assert batch["advantages"].mean().abs() < 1e-5
+    pad = batch["completion_mask"] == 0
+    assert (batch["completion_weights"][pad] == 0).all() and (batch["old_logps"][pad] == 0).all()
+    # the scoring pass equals a fresh forward of the same model on the same rows
+    from sft_vs_rl.trainers.multiturn_ppo_trainer import ppo_forward
+
+    with torch.no_grad():
+        out = ppo_forward(trainer.model, {k: v[:2] for k, v in batch.items()})
+    mask = batch["completion_mask"][:2].bool()
+    assert torch.allclose(out.log_probs[mask], batch["old_logps"][:2][mask], atol=1e-4)
+    assert torch.allclose(out.values, batch["old_values"][:2], atol=1e-5)
+
+
+def test_mllama_end_to_end(tmp_path):
+    trainer = make_trainer(tmp_path, kind="mllama", env_kwargs={"visual": True})
+    before = trainable_snapshot(trainer)
+    trainer.train()
+    assert "ppo/value_loss" in {k for e in trainer.state.log_history for k in e}
+    for name, param in trainer.model.named_parameters():
+        # Mllama's cross-attention gates start at 0, so the vision tower gets no gradient on the first steps
+        if param.requires_grad and "vision_model" not in name and "multi_modal_projector" not in name:
+            assert not torch.equal(before[name], param), f"{name} did not change"
+
+
+def test_generalpoints_end_to_end(tmp_path):
+    from datasets import Dataset
+
+    from sft_vs_rl.envs.generalpoints import GeneralPointsEnv
+    from sft_vs_rl.models import build_tiny_model
+    from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
+
+    model, tok = build_tiny_model("llama", "nano")
+    args = MultiTurnVerifierPPOConfig(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
+        save_strategy="no", per_device_train_batch_size=4, steps_per_generation=2, num_envs=4, num_ppo_epochs=1,
+        max_completion_length=8, max_steps=2, logging_steps=1, reset_option_columns=["ranks"], action_key="formula",
+    )
+    rows = Dataset.from_dict({"ranks": [["A", "10", "K", "5"], ["4", "3", "2", "K"]] * 8, "seed": list(range(16))})
+    trainer = MultiTurnVerifierPPOTrainer(
+        model=model, args=args, processing_class=tok, train_dataset=rows,
+        env_factory=lambda: GeneralPointsEnv(prompt_style="compact", verify_iterations=2),
+    )
+    trainer.train()
+    rewards = [e["env/reward_per_turn"] for e in trainer.state.log_history if "env/reward_per_turn" in e]
+    assert rewards and all(r < 0 for r in rewards)  # an untrained model does not solve 24

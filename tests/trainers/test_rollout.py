@@ -1,0 +1,98 @@
+"""Batched multi-turn rollouts: episodes end, retries carry the verifier's feedback, batches stay full, determinism."""
+
+import os
+import sys
+
+import pytest
+import torch
+from transformers import GenerationConfig
+
+from sft_vs_rl.envs.verifier_env import FAILURE_PREFIX
+from sft_vs_rl.trainers.rollout import MultiTurnRollout, encode_prompts, run_episodes
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ppo_toy_env import TargetWordEnv  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nano():
+    from sft_vs_rl.models import build_tiny_model
+
+    return build_tiny_model("llama", "nano")
+
+
+def gen_config(tok, sample=False, max_new_tokens=6):
+    return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, eos_token_id=tok.eos_token_id,
+                            pad_token_id=tok.pad_token_id)
+
+
+def test_run_episodes_plays_every_episode_to_its_end(nano):
+    model, tok = nano
+    envs = [TargetWordEnv(verify_iterations=3) for _ in range(3)]
+    specs = [{"seed": s, "options": {"target": "zz"}} for s in range(7)]  # 7 episodes on 3 slots
+    episodes = run_episodes(model, tok, envs, specs, gen_config(tok))
+    assert [e.index for e in episodes] == list(range(7)) and [e.seed for e in episodes] == list(range(7))
+    for e in episodes:
+        assert e.terminated or e.truncated
+        assert 1 <= e.num_turns <= 3 and len(e.responses) == e.num_turns
+        assert e.success == e.terminated and e.verify_iteration == e.num_turns
+
+
+def test_collect_exact_turns_full_batches_and_retry_prompts(nano):
+    model, tok = nano
+    rollout = MultiTurnRollout([TargetWordEnv(verify_iterations=2) for _ in range(4)], tok, gen_config(tok))
+    rollout.add_episodes({"seed": s, "options": {"target": "zz"}} for s in range(20))
+    result = rollout.collect(model, num_turns=10)
+    assert len(result.transitions) == 10
+    assert result.num_generate_calls == 3  # 4 + 4 + 2: finished episodes were replaced at once
+    assert rollout.num_live == 4  # episodes still running carry over
+    second_turns = [t for t in result.transitions if t.turn == 1]
+    assert second_turns, "a 2-try budget on an unlearnt target must produce retries"
+    for t in second_turns:
+        assert FAILURE_PREFIX in tok.decode(t.prompt_ids)
+    # the rest of the queued episodes continue in the next call
+    more = rollout.collect(model, num_turns=6)
+    assert len(more.transitions) == 6 and all(t.episode >= 0 for t in more.transitions)
+
+
+def test_greedy_rollout_is_deterministic_and_batching_does_not_change_it(nano):
+    model, tok = nano
+    specs = [{"seed": s, "options": {"target": "zz"}} for s in range(4)]
+
+    def play(num_envs):
+        envs = [TargetWordEnv() for _ in range(num_envs)]
+        return [e.responses for e in run_episodes(model, tok, envs, specs, gen_config(tok))]
+
+    batched = play(4)
+    assert batched == play(4)
+    assert batched == play(1)  # one episode at a time (the original's way) gives the same greedy answers
+
+
+def test_encode_prompts_needs_left_padding():
+    from sft_vs_rl.models import build_tokenizer
+
+    right = build_tokenizer(padding_side="right")
+    with pytest.raises(ValueError, match="left padding"):
+        encode_prompts(right, [[{"role": "user", "content": "hi"}]])
+
+
+def test_rollout_needs_episodes(nano):
+    model, tok = nano
+    rollout = MultiTurnRollout([TargetWordEnv()], tok, gen_config(tok))
+    with pytest.raises(ValueError, match="ran out of episodes"):
+        rollout.collect(model, num_turns=1)
+
+
+def test_mllama_rollout_keeps_per_row_vision_tensors():
+    from sft_vs_rl.models import build_tiny_model
+
+    model, proc = build_tiny_model("mllama", "nano")
+    tok = proc.tokenizer
+    rollout = MultiTurnRollout([TargetWordEnv(visual=True) for _ in range(2)], proc, gen_config(tok))
+    rollout.add_episodes({"seed": s} for s in range(4))
+    result = rollout.collect(model, num_turns=4)
+    image_id = tok.convert_tokens_to_ids("<|image|>")
+    for t in result.transitions:
+        assert t.prompt_ids.count(image_id) == 1
+        assert t.vision["pixel_values"].shape[0] == 1 and t.vision["aspect_ratio_mask"].shape[0] == 1
+    assert torch.is_tensor(result.transitions[0].vision["aspect_ratio_ids"])
