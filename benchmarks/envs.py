@@ -17,7 +17,8 @@ GeneralPoints rows (ours vs the original's way, re-created here for the benchmar
   only renders). Original: the brute-force deal, plus a 1200 px canvas re-rendered from card PNGs (decoded from
   bytes each time, resized, pasted) at every reset and step, in both the text and the image variant.
 
-Other environments add rows by appending `(group, name, ours_fn, baseline_fn, unit)` to `ROWS` (see `gp_rows`).
+Other environments add a group: a function returning `(group, name, ours_fn, baseline_fn, unit)` rows, registered
+in `ROW_BUILDERS` (see `gp_rows`); `--only <group>` runs one group.
 """
 
 from __future__ import annotations

@@ -109,6 +109,8 @@ def is_solvable(numbers: Sequence[int], target: int = 24) -> bool:
     key = tuple(sorted(numbers))
     if len(key) == 4 and 1 <= key[0] and key[-1] <= 13:
         return key in solvable_multisets(target)
+    if len(key) == 1:
+        return key[0] == target
     return _reaches(key, Fraction(target))
 
 

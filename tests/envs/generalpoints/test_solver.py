@@ -83,7 +83,7 @@ def test_solve_original_reproduces_redundant_brackets():
         assert evaluate_formula(formula) == 24
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(1, 13), min_size=4, max_size=4), st.sampled_from([24, 10, 1, 36]))
 def test_solutions_are_correct_and_use_the_hand(numbers, target):
     for formula in solve(numbers, target=target):
