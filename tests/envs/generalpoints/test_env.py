@@ -206,3 +206,14 @@ def test_pinned_hand_numbers_follow_rule():
     _, info = env.reset(seed=0, options={"ranks": ["a", "j", "q", 13]})
     assert info["ranks"] == ["A", "J", "Q", "K"] and info["numbers"] == [1, 11, 12, 13]
     assert np.all([isinstance(n, int) for n in info["numbers"]])
+
+
+@pytest.mark.parametrize("argv", [["demo", "--seed", "0"], ["demo", "--visual", "--face-rule", "11-12-13"]])
+def test_cli_demo(argv, capsys):
+    import json
+
+    from sft_vs_rl.cli import main
+
+    assert main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last) == {"turns": 2, "success": True}
