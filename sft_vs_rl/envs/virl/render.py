@@ -37,6 +37,8 @@ VIEW_LAYOUTS: dict[str, tuple[tuple[str, float], ...]] = {
     "paper_code": (("left behind", -135.0), ("left front", -45.0), ("right front", 45.0), ("right behind", 135.0)),
 }
 _SIGN_W, _SIGN_H = 128, 64  # canonical storefront sprite; world size 12 m x 6 m
+_LADDER = 1.06
+_LOG_LADDER = math.log(_LADDER)
 _STOREFRONT_M = 6.0
 
 
@@ -52,6 +54,7 @@ class DrawnPlace:
     distance: float
 
 
+@functools.lru_cache(maxsize=65536)
 def _colour(name: str, palette):
     h = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=2).digest(), "little")
     return palette[h % len(palette)]
@@ -272,11 +275,17 @@ def render_views(
                 if y_sign - win > y_top + win:
                     for wx in (x0 + win, x1 - 2 * win):
                         draw.rectangle([wx, y_top + win, wx + win, y_sign - win], fill=style.window)
-            sw, sh = x1 - x0, max(1, int(bottom) - int(top_sign))
-            sprite = _sized(p.name, style, sw, sh)
-            img.paste(sprite, (x0, int(top_sign)))
-            box_x0, box_y0 = max(0, x0), max(0, int(top_sign))
-            box_x1, box_y1 = min(tile, x1), min(tile, int(top_sign) + sh)
+            # Sprite sizes snap to a 6% ladder so that resized sprites are reused across positions.
+            sh = max(1, round(_LADDER ** round(math.log(max(bottom - top_sign, 1.0)) / _LOG_LADDER)))
+            sw = max(1, round(sh * width_m / _STOREFRONT_M))
+            x0, x1 = int(u - sw / 2), int(u - sw / 2) + sw
+            if sh >= 3:
+                img.paste(_sized(p.name, style, sw, sh), (x0, int(bottom) - sh))
+            else:  # a few pixels: the sign colour is all that could be seen
+                draw.rectangle([x0, int(bottom) - sh, x1 - 1, int(bottom) - 1], fill=_colour(p.name, style.sign_colours))
+            y_s = int(bottom) - sh
+            box_x0, box_y0 = max(0, x0), max(0, y_s)
+            box_x1, box_y1 = min(tile, x1), min(tile, y_s + sh)
             if box_x1 > box_x0 and box_y1 > box_y0:
                 ox = (t_idx % 2) * (tile + SEPARATOR)
                 oy = (t_idx // 2) * (tile + SEPARATOR)
