@@ -1,0 +1,245 @@
+"""Shared plumbing of the recipes: argument fields, model loading, dataset shaping and the Hub push.
+
+Recipe glue only (parsing of the `tiny:` model spec, the pre-flight Hub check, column selection); the task logic lives
+in the library (`sft_vs_rl.models`, `sft_vs_rl.data`, `sft_vs_rl.trainers`, `sft_vs_rl.evaluation`, `sft_vs_rl.hub`).
+The recipes import it as `_common` (their own folder is first on `sys.path` under `python`, `accelerate launch` and
+`torchrun`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trl import ScriptArguments
+
+TINY_PREFIX = "tiny:"
+TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
+
+
+@dataclass
+class RecipeScriptArguments(ScriptArguments):
+    """Arguments every recipe shares, on top of `trl.ScriptArguments` (`dataset_name`, `dataset_config`, splits).
+
+    Args:
+        dataset_config_kwargs (`dict` or `str`, *optional*):
+            Overrides of the dataset config's fields passed to `sft_vs_rl.load_dataset` (sizes, seed, `prompt_style`,
+            `canvas_size`, ...), e.g. `{"train_size": 256, "prompt_style": "compact"}`. A JSON string on the command
+            line.
+        push_dry_run (`str`, *optional*):
+            With `--push_to_hub`: write the exact upload tree (weights, processor, model card) to this new or empty
+            folder instead of uploading, as `sft-vs-rl push --dry-run DIR` does. No network.
+        model_card_method (`str`, *optional*):
+            How the model card describes the checkpoint: `"init"`, `"sft"` or `"rl"`. Defaults to the recipe's.
+    """
+
+    dataset_config_kwargs: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Dataset config overrides for `sft_vs_rl.load_dataset` (sizes, seed, prompt_style, ...), as a "
+            'dict in YAML or a JSON string, e.g. \'{"train_size": 256}\'.'
+        },
+    )
+    push_dry_run: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --push_to_hub: write the exact upload tree to this new or empty folder instead of "
+            "uploading (no network), as `sft-vs-rl push --dry-run DIR`."
+        },
+    )
+    model_card_method: str | None = field(
+        default=None,
+        metadata={"help": "Method named on the model card: init, sft or rl (defaults to the recipe's).", "choices": [
+            "init", "sft", "rl"]},
+    )
+
+    def __post_init__(self):
+        if isinstance(self.dataset_config_kwargs, str):
+            try:
+                self.dataset_config_kwargs = json.loads(self.dataset_config_kwargs)
+            except ValueError as err:
+                raise ValueError(
+                    f"`dataset_config_kwargs` is {self.dataset_config_kwargs!r}, which is not JSON; pass a JSON object, e.g. "
+                    '\'{"train_size": 256}\'.'
+                ) from err
+        if self.dataset_config_kwargs is not None and not isinstance(self.dataset_config_kwargs, dict):
+            raise TypeError(f"`dataset_config_kwargs` must be a mapping, got {self.dataset_config_kwargs!r}.")
+        if self.dataset_config_kwargs is None:
+            self.dataset_config_kwargs = {}
+
+
+def task_of(dataset_config: str) -> str:
+    """Task of a dataset config name, as the model card and results files name it.
+
+    >>> task_of("gp-vl-id"), task_of("virl-l-id")
+    ('gp-vl', 'virl-l')
+    """
+    for task in sorted(TASKS, key=len, reverse=True):
+        if dataset_config.startswith(task + "-"):
+            return task
+    raise ValueError(f"`dataset_config` is {dataset_config!r}; expected a config of one of the tasks {list(TASKS)}.")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------------------
+def parse_tiny_spec(name: str) -> tuple[str, str]:
+    """`"tiny:<kind>[:<preset>]"` → `(kind, preset)`, e.g. `"tiny:mllama:nano"` → `("mllama", "nano")`.
+
+    >>> parse_tiny_spec("tiny:llama")
+    ('llama', 'tiny')
+    """
+    parts = name[len(TINY_PREFIX) :].split(":")
+    if len(parts) not in (1, 2) or not parts[0]:
+        raise ValueError(
+            f"`model_name_or_path` is {name!r}; a tiny model spec reads `tiny:<kind>` or `tiny:<kind>:<preset>`, "
+            "e.g. `tiny:llama` or `tiny:mllama:nano`."
+        )
+    return parts[0], parts[1] if len(parts) == 2 else "tiny"
+
+
+def load_model_and_processor(model_args, seed: int = 0):
+    """Load the model and its tokenizer / processor named by `model_args.model_name_or_path`.
+
+    `tiny:<kind>[:<preset>]` builds a tiny offline model (`sft_vs_rl.models.build_tiny_model`); anything else is a
+    local folder or a Hub id, loaded with `from_pretrained` (Mllama checkpoints as `MllamaForConditionalGeneration`
+    with their `AutoProcessor`, other models as causal LMs with their tokenizer).
+    """
+    name = model_args.model_name_or_path
+    if not name:
+        raise ValueError(
+            "`model_name_or_path` is not set; name a checkpoint folder, a Hub id, or a tiny offline model such as "
+            "`tiny:llama`."
+        )
+    if name.startswith(TINY_PREFIX):
+        from sft_vs_rl.models import build_tiny_model
+
+        kind, preset = parse_tiny_spec(name)
+        return build_tiny_model(kind, preset, seed=seed)
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+    dtype = model_args.dtype
+    if dtype not in (None, "auto"):
+        dtype = getattr(torch, dtype)
+    kwargs = {"revision": model_args.model_revision, "dtype": dtype}
+    if model_args.attn_implementation is not None:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    config = AutoConfig.from_pretrained(name, revision=model_args.model_revision)
+    if config.model_type == "mllama":
+        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+        processor = AutoProcessor.from_pretrained(name, revision=model_args.model_revision, padding_side="left")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        processor = AutoTokenizer.from_pretrained(name, revision=model_args.model_revision, padding_side="left")
+    tokenizer = getattr(processor, "tokenizer", processor)
+    if tokenizer.pad_token is None:
+        # Llama-3.2 checkpoints ship no pad token; the reserved fine-tune pad token is the usual choice.
+        tokenizer.pad_token = "<|finetune_right_pad_id|>"
+    return model, processor
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Dataset
+# ---------------------------------------------------------------------------------------------------------------------
+def load_task_dataset(script_args, split: str):
+    """One split of the recipe's dataset (`sft_vs_rl.load_dataset`, built offline and cached)."""
+    from sft_vs_rl import load_dataset
+
+    return load_dataset(script_args.dataset_name, script_args.dataset_config, split=split,
+                        **script_args.dataset_config_kwargs)
+
+
+def sft_columns(dataset):
+    """Keep the prompt-completion pair (and `images` for vision configs): the optimal single-turn answer."""
+    keep = [c for c in ("prompt", "completion", "images") if c in dataset.column_names]
+    missing = {"prompt", "completion"} - set(keep)
+    if missing:
+        raise ValueError(f"The dataset lacks the SFT column(s) {sorted(missing)}; columns: {dataset.column_names}.")
+    return dataset.select_columns(keep)
+
+
+def dataset_env_kwargs(dataset, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Environment kwargs that replay the dataset's episodes (its `env_kwargs` column), updated by `overrides`."""
+    kwargs = {}
+    if "env_kwargs" in dataset.column_names and len(dataset):
+        kwargs = {k: v for k, v in dataset[0]["env_kwargs"].items() if v is not None}
+    kwargs.update(overrides or {})
+    return kwargs
+
+
+def reset_options(row: dict[str, Any]) -> dict[str, Any]:
+    """`env.reset` options of a dataset row (its `options` column, unset struct fields dropped)."""
+    return {k: v for k, v in row["options"].items() if v is not None}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hub
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass
+class PushPlan:
+    """Where the final checkpoint goes: a Hub repository, or a dry-run folder holding the exact upload tree."""
+
+    repo_id: str
+    dry_run: str | None
+
+
+def plan_push(script_args, training_args) -> PushPlan | None:
+    """Check `--push_to_hub` before training, so an offline push or a bad target fails in seconds, not after the run.
+
+    Turns the Trainer's own push off: the recipe pushes once at the end with `sft_vs_rl.hub` (model card, value head,
+    dry run), as `sft-vs-rl push` does.
+    """
+    if not training_args.push_to_hub:
+        if script_args.push_dry_run is not None:
+            raise ValueError(
+                f"`push_dry_run` is {script_args.push_dry_run!r} but `push_to_hub` is off; add --push_to_hub."
+            )
+        return None
+    from sft_vs_rl.hub import check_hub_reachable
+
+    repo_id = training_args.hub_model_id
+    if not repo_id or "/" not in repo_id:
+        raise ValueError(
+            f"`hub_model_id` is {repo_id!r}; with --push_to_hub name the destination repository as ORG/NAME, e.g. "
+            "--hub_model_id me/gp-l-init."
+        )
+    dry_run = script_args.push_dry_run
+    if dry_run is not None:
+        target = Path(dry_run)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise ValueError(f"`push_dry_run` is {dry_run!r}, which is not a new or empty folder; pick another.")
+    elif training_args.process_index == 0:
+        check_hub_reachable()  # raises HubUnreachableError naming the cause and the --push_dry_run fix
+    training_args.push_to_hub = False
+    return PushPlan(repo_id=repo_id, dry_run=dry_run)
+
+
+def push_checkpoint(plan: PushPlan, checkpoint_dir: str, card: dict[str, Any]) -> Any:
+    """Upload `checkpoint_dir` with its model card (or write the dry-run tree); call on the main process only."""
+    import tempfile
+
+    from sft_vs_rl.hub import prepare_model_upload, push_folder
+
+    with tempfile.TemporaryDirectory(prefix="sft_vs_rl_upload_") as tmp:
+        tree = prepare_model_upload(checkpoint_dir, os.path.join(tmp, "upload"), card)
+        return push_folder(
+            tree, plan.repo_id, dry_run=plan.dry_run,
+            commit_message=f"Upload {card['method']} checkpoint with sft-vs-rl",
+        )
+
+
+def card_context(script_args, model_args, method: str, training: dict[str, Any]) -> dict[str, Any]:
+    """Model card fields of a recipe's final checkpoint (`sft_vs_rl.hub.ModelCardContext`)."""
+    name = model_args.model_name_or_path
+    return {
+        "task": task_of(script_args.dataset_config),
+        "method": script_args.model_card_method or method,
+        "base_model": None if name.startswith(TINY_PREFIX) else name,
+        "datasets": [f"{script_args.dataset_name}:{script_args.dataset_config}"],
+        "training": training,
+    }
