@@ -221,9 +221,9 @@ def build_dataset_tree(
     Returns:
         `Path`: the folder.
     """
-    from datasets.features.features import embed_table_storage
     from datasets.info import DatasetInfo, DatasetInfosDict
     from datasets.splits import SplitDict
+    from datasets.table import embed_table_storage
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCard
 

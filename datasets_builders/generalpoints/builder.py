@@ -83,11 +83,12 @@ class GeneralPointsConfig(datasets.BuilderConfig):
     seed: int = 0
     heldout_fraction: float = 0.2
 
-    def __post_init__(self):
-        super().__post_init__()
+    def validate(self) -> None:
+        """Reject bad values; `datasets` sets overrides after construction, so builders call this before generating."""
         for field in ("train_size", "test_size"):
-            if int(getattr(self, field)) < 0:
-                raise ValueError(f"{field}={getattr(self, field)!r} must be ≥ 0; pass a number of episodes")
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{field}={value!r} must be an int ≥ 0 (a number of episodes), e.g. {field}=300")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ValueError(f"heldout_fraction={self.heldout_fraction!r} must lie strictly between 0 and 1")
 
@@ -161,9 +162,12 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
-        splits = (["train"] if self.config.has_train else []) + ["test"]
-        sizes = {"train": self.config.train_size, "test": self.config.test_size}
-        return [datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "size": int(sizes[s])}) for s in splits]
+        self.config.validate()
+        sizes = {"train": self.config.train_size if self.config.has_train else 0, "test": self.config.test_size}
+        splits = [s for s in ("train", "test") if sizes[s] > 0]  # an empty split is left out
+        if not splits:
+            raise ValueError(f"config {self.config.name!r} has no rows: set test_size (and train_size) above 0")
+        return [datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "size": sizes[s]}) for s in splits]
 
     def _generate_examples(self, split: str, size: int):
         cfg = self.config

@@ -110,19 +110,18 @@ class VIRLConfig(datasets.BuilderConfig):
     seed: int = 0
     heldout_fraction: float = 0.1
 
-    def __post_init__(self):
-        super().__post_init__()
-        self.cities = tuple(self.cities)
-        self.num_milestones = tuple(int(k) for k in self.num_milestones)
+    def validate(self) -> None:
+        """Reject bad values; `datasets` sets overrides after construction, so builders call this before generating."""
         unknown = [c for c in self.cities if c not in CITY_PRESETS]
-        if not self.cities or unknown:
-            raise ValueError(f"cities={list(self.cities)!r} must name presets from {list(CITY_PRESETS)}")
+        if isinstance(self.cities, str) or not self.cities or unknown:
+            raise ValueError(f"cities={self.cities!r} must be a list of presets from {list(CITY_PRESETS)}")
         for name in ("train_rows", "test_rows"):
             if getattr(self, name) not in _ROW_CHOICES:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be one of {list(_ROW_CHOICES)}")
         for name in ("train_size", "test_size"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be ≥ 0; pass a number of routes")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r} must be an int ≥ 0 (a number of routes), e.g. {name}=100")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ValueError(f"heldout_fraction={self.heldout_fraction!r} must lie strictly between 0 and 1")
 
@@ -192,11 +191,14 @@ class VIRL(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         cfg = self.config
-        splits = {"train": (cfg.train_size, cfg.train_rows), "test": (cfg.test_size, cfg.test_rows)}
-        names = (["train"] if cfg.has_train else []) + ["test"]
+        cfg.validate()
+        sizes = {"train": cfg.train_size if cfg.has_train else 0, "test": cfg.test_size}
+        rows = {"train": cfg.train_rows, "test": cfg.test_rows}
+        splits = [s for s in ("train", "test") if sizes[s] > 0]  # an empty split is left out
+        if not splits:
+            raise ValueError(f"config {cfg.name!r} has no rows: set test_size (and train_size) above 0")
         return [
-            datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "size": int(splits[s][0]), "rows": splits[s][1]})
-            for s in names
+            datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "size": sizes[s], "rows": rows[s]}) for s in splits
         ]
 
     def _generate_examples(self, split: str, size: int, rows: str):
@@ -253,7 +255,7 @@ class VIRL(datasets.GeneratorBasedBuilder):
         cfg = self.config
         city_graph = generate_city(city)
         for _ in range(_MAX_ROUTE_ATTEMPTS):
-            route = route_for_index(city_graph, int(rng.integers(2**31)), cfg.num_milestones).to_dict()
+            route = route_for_index(city_graph, int(rng.integers(2**31)), tuple(cfg.num_milestones)).to_dict()
             if is_heldout_route(route, cfg.heldout_fraction) == heldout:
                 return route
         raise ValueError(
