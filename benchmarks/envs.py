@@ -248,13 +248,83 @@ def gp_rows(quick: bool) -> list[Row]:
     ]
 
 
-ROW_BUILDERS: dict[str, Callable[[bool], list[Row]]] = {"gp": gp_rows}
+# ---------------------------------------------------------------------------------------------------------------
+# V-IRL rows
+#
+# * `virl/route`: a new route in the training city + its episode draws + rail + numbered instruction text
+#   (`route_for_index`, `draw_episode`, `build_episode`). No baseline: the original only parses stored routes.
+# * `virl-vl/obs`: one rendered 2x2 observation at the default 96 px per view, at fresh rail positions of fresh
+#   routes. Original's way (re-created here): four 640 px crops resized to 1200 px and pasted into a 2405 px canvas,
+#   then converted to a numpy array, at every reset and step (panorama projection and JPEG decoding not counted).
+# * `virl-l/episode`, `virl-vl/episode`: `reset` (new route) + one `step` with the optimal answer.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def original_virl_observation(crops: list) -> np.ndarray:
+    from PIL import Image
+
+    canvas = Image.new("RGB", (2405, 2405), (0, 0, 0))
+    for i, crop in enumerate(crops):
+        canvas.paste(crop.resize((1200, 1200)), ((i % 2) * 1205, (i // 2) * 1205))
+    return np.array(canvas)
+
+
+def virl_rows(quick: bool) -> list[Row]:
+    from PIL import Image
+
+    from sft_vs_rl.envs.virl import VIRLEnv, build_episode, draw_episode, generate_city, route_for_index
+    from sft_vs_rl.envs.virl.render import render_views
+
+    city = generate_city("nyc-like")
+    counter = itertools.count()
+    rng = random.Random(0)
+
+    def route_row():
+        route = route_for_index(city, next(counter))
+        return build_episode(route, *draw_episode(route, rng)).instruction
+
+    positions = itertools.cycle(
+        [step for i in range(10**6, 10**6 + (300 if quick else 3000)) for step in build_episode(
+            route_for_index(city, i), rng.randint(0, 359)).rail]
+    )  # fmt: skip
+
+    def render_row():
+        step = next(positions)
+        return render_views(city, step.xy, step.heading)
+
+    crops = [Image.new("RGB", (640, 640), (40 * i, 90, 120)) for i in range(4)]
+    envs = {visual: VIRLEnv(visual=visual) for visual in (False, True)}
+
+    def episode(visual: bool) -> Callable[[], object]:
+        env = envs[visual]
+
+        def run():
+            env.reset()
+            return env.step(env.optimal_response())
+
+        return run
+
+    def original_vl_episode():
+        original_virl_observation(crops)  # reset
+        original_virl_observation(crops)  # step
+
+    return [
+        ("virl", "virl/route", route_row, None, "routes/s"),
+        ("virl", "virl-vl/obs", render_row, lambda: original_virl_observation(crops), "observations/s"),
+        ("virl", "virl-l/episode", episode(False), None, "episodes/s"),
+        ("virl", "virl-vl/episode", episode(True), original_vl_episode, "episodes/s"),
+    ]
+
+
+ROW_BUILDERS: dict[str, Callable[[bool], list[Row]]] = {"gp": gp_rows, "virl": virl_rows}
 
 GOALS = {
     "gp/verify": 100_000,
     "gp/verify-formula": 100_000,
     "gp/deal": 100_000,
     "gp-vl/episode": 1_000,
+    "virl/route": 5_000,
+    "virl-vl/obs": 200,
 }
 RATIO_GOALS = {"gp-l/episode": 100, "gp-vl/episode": 100}
 
@@ -262,7 +332,7 @@ RATIO_GOALS = {"gp-l/episode": 100, "gp-vl/episode": 100}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short timings (CI smoke run)")
-    parser.add_argument("--only", choices=sorted(ROW_BUILDERS) + ["virl"], help="run one group of rows")
+    parser.add_argument("--only", choices=sorted(ROW_BUILDERS), help="run one group of rows")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON output (default: {RESULTS})")
     args = parser.parse_args()
     ours_time, base_time = (0.3, 0.5) if args.quick else (2.0, 4.0)

@@ -66,6 +66,8 @@ class City:
             prominence >= 10) or -1.
         edge_destinations (`dict[tuple[int, int], tuple[int, ...]]`): Destination-category pids per street segment.
         cells (`dict[tuple[int, int], tuple[int, ...]]`): Spatial hash of places (30 m cells) for rendering.
+        points (`tuple[tuple[float, float], ...]`): `nodes` as Python floats (fast scalar access for route walks).
+        bearings (`tuple[tuple[float, ...], ...]`): Per node, the bearing towards each neighbour in `adjacency`.
     """
 
     preset: CityPreset
@@ -76,6 +78,8 @@ class City:
     node_landmark: tuple[int, ...]
     edge_destinations: dict[tuple[int, int], tuple[int, ...]]
     cells: dict[tuple[int, int], tuple[int, ...]]
+    points: tuple[tuple[float, float], ...] = ()
+    bearings: tuple[tuple[float, ...], ...] = ()
 
     @property
     def layout(self) -> LayoutSpec:
@@ -129,9 +133,10 @@ def bearing(a, b) -> float:
 
 
 def city_rng(*key) -> random.Random:
-    """A `random.Random` seeded from a tuple key through `numpy.random.SeedSequence` (stable, order-free streams)."""
-    words = [int.from_bytes(hashlib.blake2b(str(k).encode(), digest_size=4).digest(), "little") for k in key]
-    return random.Random(int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0]))
+    """A `random.Random` seeded from a tuple key through `blake2b` (stable across runs and processes, order-free:
+    each key is its own stream, never the salted built-in `hash`)."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=16).digest()
+    return random.Random(int.from_bytes(digest, "little"))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -378,6 +383,11 @@ def _generate(layout: str, vocabulary: str, style: str, seed: int) -> City:
             dests.setdefault(p.edge, []).append(p.pid)
     object.__setattr__(city, "node_landmark", tuple(node_landmark))
     object.__setattr__(city, "edge_destinations", {k: tuple(v) for k, v in dests.items()})
+    points = tuple((float(x), float(y)) for x, y in nodes)
+    object.__setattr__(city, "points", points)
+    object.__setattr__(
+        city, "bearings", tuple(tuple(bearing(points[u], points[v]) for v in nbrs) for u, nbrs in enumerate(adjacency))
+    )
     return city
 
 

@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .city import City, bearing, city_rng
 from .observe import NO_LANDMARK, NO_LANDMARKS, compass_name, oracle_observation, relation_name, relative_turn_word
@@ -31,8 +31,7 @@ MILESTONE_TEMPLATE = (
 )
 
 
-@dataclass(frozen=True)
-class Milestone:
+class Milestone(NamedTuple):
     """One V-IRL milestone record: a turning point, or the stop point when it is the last one.
 
     Args:
@@ -137,8 +136,7 @@ class Route:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class RailStep:
+class RailStep(NamedTuple):
     """One rail position and its ground truth.
 
     Args:
@@ -240,10 +238,8 @@ def sample_route(
     if not (isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi):
         raise ValueError(f"`num_milestones={num_milestones!r}` must be two ints (lo, hi) with 2 <= lo <= hi.")
     k = rng.randint(lo, hi)
-    nodes, adj = city.nodes, city.adjacency
-    n = len(adj)
     for _ in range(max_tries):
-        route = _walk(city, rng, k, p_straight, nodes, adj, n, index)
+        route = _walk(city, rng, k, p_straight, index)
         if route is not None:
             return route
     raise RuntimeError(
@@ -252,34 +248,35 @@ def sample_route(
     )
 
 
-def _walk(city: City, rng: random.Random, k: int, p_straight: float, nodes, adj, n: int, index):
-    u = rng.randrange(n)
-    v = rng.choice(adj[u])
-    a, b = nodes[u], nodes[v]
+def _walk(city: City, rng: random.Random, k: int, p_straight: float, index):
+    points, adj, bearings = city.points, city.adjacency, city.bearings
+    u = rng.randrange(len(adj))
+    j = rng.randrange(len(adj[u]))
+    v = adj[u][j]
+    a, b = points[u], points[v]
     if _dist(a, b) < 40.0:
         return None
     t = rng.uniform(0.2, 0.8)
-    start = (round(float(a[0] + t * (b[0] - a[0])), 2), round(float(a[1] + t * (b[1] - a[1])), 2))
-    prev_point, came, cur = start, u, v
+    start = (round(a[0] + t * (b[0] - a[0]), 2), round(a[1] + t * (b[1] - a[1]), 2))
+    prev_point, came, cur, incoming = start, u, v, bearings[u][j]
     visited = {u, v}
     milestones: list[Milestone] = []
     while len(milestones) < k - 1:
-        here = (float(nodes[cur][0]), float(nodes[cur][1]))
-        incoming = bearing(nodes[came], nodes[cur])
+        here = points[cur]
         straight, turns = [], []
-        for w in adj[cur]:
+        for w, out in zip(adj[cur], bearings[cur]):
             if w in visited:
                 continue
-            delta = abs(_wrap(bearing(nodes[cur], nodes[w]) - incoming))
+            delta = abs(_wrap(out - incoming))
             if delta < 20.0:
-                straight.append(w)
+                straight.append((w, out))
             elif delta <= 150.0:
-                turns.append(w)
+                turns.append((w, out))
         long_enough = _dist(prev_point, here) > MIN_SEGMENT
         if straight and (not turns or not long_enough or rng.random() < p_straight):
-            nxt = rng.choice(straight)
+            nxt, incoming = rng.choice(straight)
         elif turns and long_enough:
-            nxt = rng.choice(turns)
+            nxt, incoming = rng.choice(turns)
             heading = int(bearing(prev_point, here))
             pid = city.node_landmark[cur]
             if pid >= 0:
@@ -295,7 +292,7 @@ def _walk(city: City, rng: random.Random, k: int, p_straight: float, nodes, adj,
         visited.add(nxt)
     # Destination: a destination-category place on the current street (or the next ones straight ahead).
     for _ in range(3):
-        a, b = nodes[came], nodes[cur]
+        a, b = points[came], points[cur]
         length = _dist(a, b)
         key = (min(came, cur), max(came, cur))
         options = []
@@ -305,7 +302,7 @@ def _walk(city: City, rng: random.Random, k: int, p_straight: float, nodes, adj,
             stop_along = along + rng.uniform(-3.0, 3.0)
             stop = (a[0] + (b[0] - a[0]) * stop_along / length, a[1] + (b[1] - a[1]) * stop_along / length)
             if _dist(prev_point, stop) > MIN_SEGMENT and 6.0 < stop_along < length - 6.0:
-                options.append((p, (round(float(stop[0]), 2), round(float(stop[1]), 2))))
+                options.append((p, (round(stop[0], 2), round(stop[1], 2))))
         if options:
             place, stop = rng.choice(options)
             heading = int(bearing(prev_point, stop))
@@ -318,11 +315,12 @@ def _walk(city: City, rng: random.Random, k: int, p_straight: float, nodes, adj,
                 index,
             )  # fmt: skip
         ahead = [
-            w for w in adj[cur] if w not in visited and abs(_wrap(bearing(nodes[cur], nodes[w]) - bearing(a, b))) < 20
+            w for w, out in zip(adj[cur], bearings[cur]) if w not in visited and abs(_wrap(out - incoming)) < 20.0
         ]
         if not ahead:
             return None
         came, cur = cur, ahead[0]
+        incoming = bearing(points[came], points[cur])
         visited.add(cur)
     return None
 
@@ -405,8 +403,10 @@ def build_episode(
     rail: list[RailStep] = []
     sentence_idx = 0
 
+    last_sentence = len(sentences) - 1
+
     def sentence(i: int) -> str:  # the original indexes past the end only with its short-segment bug
-        return sentences[min(i, len(sentences) - 1)]
+        return sentences[i] if i < last_sentence else sentences[last_sentence]
 
     for idx, point in enumerate(points):
         prev_point = points[idx - 1] if idx else point
