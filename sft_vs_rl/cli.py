@@ -127,6 +127,34 @@ def _build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint on a task's test splits and append the records to a results file."""
+    from sft_vs_rl.evaluation.results import Results, results_table_markdown
+    from sft_vs_rl.evaluation.runner import evaluate_checkpoint
+
+    dataset_kwargs = {"test_size": args.test_size} if args.test_size is not None else {}
+    kwargs = {
+        "method": args.method,
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "seed": args.seed,
+        "initial_gflops": args.initial_gflops,
+    }
+    for name in ("step", "gflops", "verify_iterations", "num_episodes"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    try:
+        records = evaluate_checkpoint(
+            args.checkpoint, args.task, splits=args.split, output=args.output, dataset_kwargs=dataset_kwargs, **kwargs
+        )
+    except (ValueError, FileNotFoundError, OSError) as err:
+        print(f"sft-vs-rl eval: error: {err}", file=sys.stderr)
+        return 2
+    print(results_table_markdown(Results(records=records)), end="")
+    print(f"appended {len(records)} records to {args.output}")
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     """Draw the paper's figures from a results file."""
     from sft_vs_rl.evaluation.plots import plot_all
@@ -233,6 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0, help="weight-initialisation seed (default: 0)")
     tiny.add_argument("--output-dir", required=True, help="folder to write (save_pretrained layout)")
     tiny.set_defaults(handler=_build_tiny)
+    evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a task's ID/OOD test splits (results JSON)")
+    evaluate.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
+    evaluate.add_argument("--task", required=True, choices=["gp-l", "gp-vl", "virl-l", "virl-vl"], help="task")
+    evaluate.add_argument("--split", nargs="+", choices=["id", "ood-rule", "ood-visual"], help="default: all")
+    evaluate.add_argument("--method", default="rl", choices=["base", "init", "sft", "rl"], help="default: rl")
+    evaluate.add_argument("--output", default="results.json", help="results file to create or extend")
+    evaluate.add_argument("--step", type=int, help="checkpoint step (default: from trainer_state.json)")
+    evaluate.add_argument("--gflops", type=float, help="training GFLOPs (default: trainer_state.json flops/total)")
+    evaluate.add_argument("--initial-gflops", type=float, default=0.0, help="added to the logged compute (Init's)")
+    evaluate.add_argument("--num-episodes", type=int, help="evaluate only the first N test episodes")
+    evaluate.add_argument("--test-size", type=int, help="test split size override of the dataset config")
+    evaluate.add_argument("--batch-size", type=int, default=16, help="environments per generate call (default: 16)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=256, help="tokens per answer (default: 256)")
+    evaluate.add_argument("--verify-iterations", type=int, help="graded tries override (default: the data's)")
+    evaluate.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
+    evaluate.set_defaults(handler=_eval)
+
     plot = sub.add_parser("plot", help="draw the paper's figures (PNG + SVG) from a results JSON file")
     plot.add_argument("results", help="results file written by `sft-vs-rl eval` or `sft-vs-rl study`")
     plot.add_argument("--output-dir", required=True, help="folder for the figures")

@@ -431,16 +431,6 @@ def render_model_card(context: ModelCardContext | Mapping[str, Any]) -> str:
     )
 
 
-def _checkpoint_state(checkpoint_dir: Path) -> tuple[int | None, float | None]:
-    """(global_step, last logged `flops/total` in GFLOPs) from `trainer_state.json`, when present."""
-    path = checkpoint_dir / "trainer_state.json"
-    if not path.is_file():
-        return None, None
-    state = json.loads(path.read_text(encoding="utf-8"))
-    flops = [entry["flops/total"] for entry in state.get("log_history", []) if "flops/total" in entry]
-    return state.get("global_step"), (flops[-1] / 1e9 if flops else None)
-
-
 def prepare_model_upload(
     checkpoint_dir: str | Path,
     out_dir: str | Path,
@@ -465,7 +455,7 @@ def prepare_model_upload(
         `Path`: `out_dir`, ready for [`push_folder`]. When results are given they are also saved as
         `sft_vs_rl_results.json`.
     """
-    from sft_vs_rl.evaluation.compute import count_checkpoint_parameters
+    from sft_vs_rl.evaluation.compute import count_checkpoint_parameters, read_checkpoint_compute
 
     checkpoint_dir, out_dir = Path(checkpoint_dir), Path(out_dir)
     if not checkpoint_dir.is_dir():
@@ -488,7 +478,7 @@ def prepare_model_upload(
     context = (
         card_context if isinstance(card_context, ModelCardContext) else ModelCardContext.from_mapping(card_context)
     )
-    step, gflops = _checkpoint_state(checkpoint_dir)
+    step, gflops = read_checkpoint_compute(checkpoint_dir)
     if context.step is None:
         context.step = step
     if context.gflops is None:

@@ -15,6 +15,7 @@ from sft_vs_rl.evaluation.compute import (
     count_parameters,
     inference_flops,
     paper_rl_flops,
+    read_checkpoint_compute,
     to_gflops,
     training_flops,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "mean_return",
     "paper_rl_flops",
     "plot_all",
+    "read_checkpoint_compute",
     "recognition_accuracy",
     "results_table_markdown",
     "save_results",

@@ -36,6 +36,7 @@ __all__ = [
     "ComputeMeter",
     "count_checkpoint_parameters",
     "count_parameters",
+    "read_checkpoint_compute",
     "inference_flops",
     "paper_rl_flops",
     "to_gflops",
@@ -256,3 +257,17 @@ class ComputeMeter:
     def from_state_dict(cls, state: dict[str, Any]) -> ComputeMeter:
         """Rebuild a meter from [`state_dict`]."""
         return cls(**state)
+
+
+def read_checkpoint_compute(checkpoint_dir: str | Path) -> tuple[int | None, float | None]:
+    """`(global_step, GFLOPs)` of a Trainer checkpoint, from its `trainer_state.json`.
+
+    The GFLOPs are the last `flops/total` in `log_history`, as logged by [`SFTComputeCallback`] or the PPO trainer.
+    Either value is `None` when the file or the entry is absent.
+    """
+    path = Path(checkpoint_dir) / "trainer_state.json"
+    if not path.is_file():
+        return None, None
+    state = json.loads(path.read_text(encoding="utf-8"))
+    flops = [entry["flops/total"] for entry in state.get("log_history", []) if "flops/total" in entry]
+    return state.get("global_step"), (to_gflops(flops[-1]) if flops else None)

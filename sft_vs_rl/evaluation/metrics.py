@@ -68,7 +68,8 @@ class EpisodeRecord:
         success (`bool`):
             Whether the episode was solved (GP: a correct formula; V-IRL: the route was completed).
         turns (`int`):
-            Number of graded tries the episode used (≥ 1).
+            Number of model turns the episode used (≥ 1). For GeneralPoints these are its graded tries; for V-IRL
+            they span every position of the route.
         rewards (`Sequence[float]`, *optional*):
             Reward of every graded try, in order.
         recognized_correctly (`bool` or `None`, *optional*):
@@ -161,9 +162,9 @@ def episode_success(records: Sequence[EpisodeRecord], verify_iterations: int | N
         records (`Sequence[EpisodeRecord]`):
             One record per finished episode.
         verify_iterations (`int`, *optional*):
-            Budget of graded tries. An episode counts as solved only if it succeeded within its first
+            GeneralPoints budget of graded tries. An episode counts as solved only if it succeeded within its first
             `verify_iterations` tries, so a run evaluated with a budget of 10 can be re-scored for budgets 1–10.
-            Defaults to the budget the episodes were run with.
+            Defaults to the budget the episodes were run with. (V-IRL budgets are per position: leave it unset.)
 
     >>> recs = [EpisodeRecord(True, 1), EpisodeRecord(True, 3), EpisodeRecord(False, 5)]
     >>> episode_success(recs).value, episode_success(recs, verify_iterations=1).value
@@ -287,7 +288,8 @@ def compute_metrics(
         task (`str`):
             One of `"gp-l"`, `"gp-vl"`, `"virl-l"`, `"virl-vl"`.
         verify_iterations (`int`, *optional*):
-            Verification budget for `success` (defaults to the budget the episodes ran with).
+            GeneralPoints verification budget for `success` (defaults to the budget the episodes ran with). Ignored
+            for V-IRL, whose budget applies per position.
         train_multisets (`Iterable[Sequence[int]]`, *optional*):
             GP training value lists; when given, `unseen_success` is added.
 
@@ -297,11 +299,12 @@ def compute_metrics(
     """
     if task not in _TASKS:
         raise ValueError(f"compute_metrics: task={task!r} is not valid; choose one of {', '.join(_TASKS)}.")
+    gp = task.startswith("gp")
     metrics = {
-        "success": episode_success(records, verify_iterations=verify_iterations),
+        "success": episode_success(records, verify_iterations=verify_iterations if gp else None),
         "mean_return": mean_return(records),
     }
-    if task.startswith("gp"):
+    if gp:
         if task == "gp-vl" and any(r.recognized_correctly is not None for r in records):
             metrics["recognition"] = recognition_accuracy(records)
         if train_multisets is not None:

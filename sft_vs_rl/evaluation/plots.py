@@ -100,20 +100,25 @@ def _smooth(values: Sequence[float]) -> list[float] | None:
     return [float(v) for v in savgol_filter(list(values), window_length=window, polyorder=3)]
 
 
-def _default_budget(results: Results, task: str) -> int:
-    budget = results.metadata.get("verify_iterations")
-    return int(budget) if budget else DEFAULT_BUDGET["virl" if task.startswith("virl") else "gp"]
+def _default_budget(results: Results, task: str, field: str = "verify_iterations") -> int:
+    """The budget of the main protocol: the metadata's, else the paper's when present, else the largest present."""
+    if field == "verify_iterations" and results.metadata.get("verify_iterations"):
+        return int(results.metadata["verify_iterations"])
+    paper = DEFAULT_BUDGET["virl" if task.startswith("virl") else "gp"]
+    present = {getattr(r, field) for r in results.records if r.task == task} - {None}
+    return paper if not present or paper in present else max(present)
 
 
 def _main_records(results: Results, task: str, split: str, method: str, metric: str) -> list[ResultRecord]:
     """Records of the main protocol: default evaluation and training budget, with `metric`, sorted by compute."""
     budget = _default_budget(results, task)
+    train_budget = _default_budget(results, task, "train_verify_iterations")
     return [
         r
         for r in results.select(task=task, split=split, method=method)
         if metric in r.metrics
         and r.verify_iterations in (None, budget)
-        and r.train_verify_iterations in (None, budget)
+        and r.train_verify_iterations in (None, train_budget)
         and not math.isnan(r.metrics[metric].value)
     ]
 
@@ -149,7 +154,9 @@ def plot_compute_curves(
         `list[Path]`: the files written (`{task}_compute_curves.{png,svg}`).
     """
     splits = [
-        s for s in SPLIT_LABELS if any(_curve(results, task, s, m, headline_metric(task, s))[1:] for m in ("sft", "rl"))
+        s
+        for s in SPLIT_LABELS
+        if any(_main_records(results, task, s, m, headline_metric(task, s)) for m in ("sft", "rl"))
     ]
     if not splits:
         raise MissingDataError(
@@ -160,9 +167,9 @@ def plot_compute_curves(
     for ax, split in zip(axes, splits):
         metric = headline_metric(task, split)
         for method in ("sft", "rl"):
-            records = _curve(results, task, split, method, metric)
-            if len(records) < 2 and not _main_records(results, task, split, method, metric):
+            if not _main_records(results, task, split, method, metric):
                 continue
+            records = _curve(results, task, split, method, metric)
             color = COLORS[method]
             smoothed = _smooth([r.metrics[metric].value for r in records]) if smooth else None
             if smoothed is None:

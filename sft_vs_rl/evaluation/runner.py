@@ -1,0 +1,340 @@
+"""Evaluate a checkpoint on a task split with the paper's protocol, and record it in a results file.
+
+The episodes are played by the library's batched multi-turn rollout (`sft_vs_rl.trainers.rollout`, the same code the
+PPO trainer collects with): `batch_size` environments step together, one batched `generate` call per turn, finished
+episodes replaced at once. The protocol follows the original evaluator (reference `sftvsrl_spec.md` §1.8, §2.7):
+
+| task | episodes (test split) | graded tries | metrics |
+|---|---|---|---|
+| GeneralPoints | 234 | 5 (`verify_iterations` of the data) | `success`, `recognition` (GP-VL), `mean_return` |
+| V-IRL ID / rule OOD | 48 | 2 per position | `step_accuracy`, `success`, `mean_return` |
+| V-IRL visual OOD | 18 | 2 per position | `success`, `step_accuracy`, `mean_return` |
+
+`recognition` is scored on each episode's first answer, which the model writes from exactly the prompt of the
+paper's separate one-try run (`VITER=1`), so one run gives both numbers.
+
+Generation follows the checkpoint's own `generation_config` (as the original evaluator did), with
+`max_new_tokens=256`. Sampling is seeded: the rollout runs inside `torch.random.fork_rng` with `seed`, so results
+are reproducible and the caller's global RNG is left as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sft_vs_rl.evaluation.compute import read_checkpoint_compute
+from sft_vs_rl.evaluation.metrics import EpisodeRecord, compute_metrics
+from sft_vs_rl.evaluation.results import METHODS, SPLITS, TASKS, ResultRecord, Results, load_results, save_results
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Evaluation", "evaluate", "evaluate_checkpoint", "load_model", "task_splits"]
+
+DEFAULT_MAX_NEW_TOKENS = 256  # the original evaluator's generation_config (spec §1.8)
+_DATASETS = {"gp": "sft_vs_rl/generalpoints", "virl": "sft_vs_rl/virl"}
+
+
+@dataclass
+class Evaluation:
+    """What [`evaluate`] returns: the results record and the per-episode records it was computed from."""
+
+    record: ResultRecord
+    episodes: list[EpisodeRecord]
+
+
+def task_splits(task: str) -> list[str]:
+    """Splits a task has: text tasks have no visual OOD.
+
+    >>> task_splits("gp-l"), task_splits("virl-vl")
+    (['id', 'ood-rule'], ['id', 'ood-rule', 'ood-visual'])
+    """
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not valid; choose one of {', '.join(TASKS)}.")
+    return [s for s in SPLITS if s != "ood-visual" or task.endswith("-vl")]
+
+
+def _family(task: str) -> str:
+    return "virl" if task.startswith("virl") else "gp"
+
+
+def load_model(path: str | Path):
+    """Load a checkpoint for generation: `(model, processor)` with left padding, on accelerate's device.
+
+    Mllama checkpoints load as `AutoModelForImageTextToText` with `AutoProcessor`; others as `AutoModelForCausalLM`
+    with `AutoTokenizer`. Weights keep their saved dtype.
+    """
+    from accelerate import PartialState
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForImageTextToText,
+        AutoProcessor,
+        AutoTokenizer,
+    )
+
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type == "mllama":
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype="auto")
+        processor = AutoProcessor.from_pretrained(path)
+        processor.tokenizer.padding_side = "left"
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype="auto")
+        processor = AutoTokenizer.from_pretrained(path)
+        processor.padding_side = "left"
+    model.to(PartialState().device).eval()
+    return model, processor
+
+
+def _rows(episodes: Any) -> list[Mapping[str, Any]]:
+    rows = list(episodes)
+    if not rows:
+        raise ValueError("evaluate: `episodes` is empty; pass a test split with at least one row.")
+    missing = [key for key in ("env_kwargs", "seed") if key not in rows[0]]
+    if missing:
+        raise ValueError(
+            f"evaluate: episode rows lack {missing}; pass rows of a library dataset (e.g. "
+            "sft_vs_rl.load_dataset('sft_vs_rl/generalpoints', 'gp-l-ood-rule', split='test')), which carry "
+            "env_kwargs, seed and options."
+        )
+    return rows
+
+
+def _task_split_of(rows: Sequence[Mapping[str, Any]], task: str | None, split: str | None) -> tuple[str, str]:
+    """Task and split from the rows' `config_name` (`"<task>-<split>"`) unless given."""
+    name = rows[0].get("config_name")
+    if (task is None or split is None) and isinstance(name, str):
+        for candidate in TASKS:
+            if name.startswith(candidate + "-") and name[len(candidate) + 1 :] in SPLITS:
+                task = task or candidate
+                split = split or name[len(candidate) + 1 :]
+    if task is None or split is None:
+        raise ValueError(
+            f"evaluate: cannot tell the task and split of the episodes (config_name={name!r}); pass task= and split=."
+        )
+    if task not in TASKS or split not in SPLITS:
+        raise ValueError(f"evaluate: task={task!r}, split={split!r}; choose a task in {TASKS} and a split in {SPLITS}.")
+    return task, split
+
+
+def _make_envs(task: str, env_kwargs: Mapping[str, Any], count: int) -> list[Any]:
+    if _family(task) == "gp":
+        from sft_vs_rl.envs.generalpoints import GeneralPointsEnv as env_class
+    else:
+        from sft_vs_rl.envs.virl import VIRLEnv as env_class
+    return [env_class(**env_kwargs) for _ in range(count)]
+
+
+def _generation_config(model, processor, max_new_tokens: int):
+    from sft_vs_rl.trainers.rollout import tokenizer_of
+
+    config = copy.deepcopy(model.generation_config)
+    config.max_new_tokens = max_new_tokens
+    tokenizer = tokenizer_of(processor)
+    if config.pad_token_id is None:
+        config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if config.eos_token_id is None:
+        config.eos_token_id = tokenizer.eos_token_id
+    return config
+
+
+def evaluate(
+    model_or_path: Any,
+    episodes: Iterable[Mapping[str, Any]],
+    *,
+    processor: Any = None,
+    task: str | None = None,
+    split: str | None = None,
+    method: str = "rl",
+    step: int | None = None,
+    gflops: float | None = None,
+    initial_gflops: float = 0.0,
+    checkpoint: str | None = None,
+    batch_size: int = 16,
+    generation_config: Any = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    seed: int = 42,
+    verify_iterations: int | None = None,
+    num_episodes: int | None = None,
+    train_multisets: Iterable[Sequence[int]] | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Play the episodes of one task split with a model and compute the paper's metrics.
+
+    Args:
+        model_or_path (`PreTrainedModel` or `str`):
+            A model (then pass `processor`) or a checkpoint folder (loaded with [`load_model`]).
+        episodes (`Iterable[Mapping]`):
+            Rows of a library test split (`datasets.Dataset` or dicts) with `env_kwargs`, `seed`, `options`.
+        processor (*optional*):
+            Tokenizer or processor of `model_or_path` (left padding); required when a model object is given.
+        task (`str`, *optional*), split (`str`, *optional*):
+            Defaults to what the rows' `config_name` says (e.g. `"gp-l-ood-rule"` → `"gp-l"`, `"ood-rule"`).
+        method (`str`, *optional*, defaults to `"rl"`):
+            `"base"`, `"init"`, `"sft"` or `"rl"`, as recorded in the results.
+        step (`int`, *optional*):
+            Training step of the checkpoint; read from `trainer_state.json` when a path is given, else 0.
+        gflops (`float`, *optional*):
+            Training compute of the checkpoint in GFLOPs. Read from `trainer_state.json` (`flops/total`) when a path
+            is given; required otherwise, except for `method="base"` (0).
+        initial_gflops (`float`, *optional*, defaults to `0.0`):
+            Added to the compute read from `trainer_state.json` (e.g. the Init's SFT compute for an RL run, whose
+            trainer counts only its own).
+        checkpoint (`str`, *optional*):
+            Name stored in the record; defaults to the path.
+        batch_size (`int`, *optional*, defaults to `16`):
+            Environments stepping together (rows of each `generate` call).
+        generation_config (`GenerationConfig`, *optional*):
+            Defaults to the model's own, with `max_new_tokens`.
+        max_new_tokens (`int`, *optional*, defaults to `256`):
+            Generation length when `generation_config` is not given.
+        seed (`int`, *optional*, defaults to `42`):
+            Seed of sampling (the original evaluator's seed).
+        verify_iterations (`int`, *optional*):
+            Override the graded tries per episode (GP) or per position (V-IRL) stored in the rows.
+        num_episodes (`int`, *optional*):
+            Evaluate only the first `num_episodes` rows.
+        train_multisets (`Iterable[Sequence[int]]`, *optional*):
+            GP training hands' values; adds `unseen_success`.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar over episodes.
+
+    Returns:
+        [`Evaluation`]: the [`ResultRecord`] and the episode records.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from sft_vs_rl.trainers.rollout import MultiTurnRollout
+
+    if method not in METHODS:
+        raise ValueError(f"evaluate: method={method!r} is not valid; choose one of {', '.join(METHODS)}.")
+    if batch_size < 1:
+        raise ValueError(f"evaluate: batch_size={batch_size!r} must be ≥ 1.")
+    rows = _rows(episodes)
+    if num_episodes is not None:
+        rows = rows[:num_episodes]
+    task, split = _task_split_of(rows, task, split)
+
+    if isinstance(model_or_path, (str, Path)):
+        path = Path(model_or_path)
+        read_step, read_gflops = read_checkpoint_compute(path)
+        step = step if step is not None else read_step
+        if gflops is None and read_gflops is not None:
+            gflops = initial_gflops + read_gflops
+        checkpoint = checkpoint or str(path)
+        if processor is None:
+            model, processor = load_model(path)
+        else:
+            model, _ = load_model(path)
+    else:
+        model = model_or_path
+        if processor is None:
+            raise ValueError("evaluate: pass processor= (the model's tokenizer or processor) with a model object.")
+    if gflops is None:
+        if method != "base":
+            raise ValueError(
+                f"evaluate: the compute of this {method} checkpoint is unknown (no trainer_state.json with "
+                "flops/total); pass gflops=… so that the record can be placed on the compute axis."
+            )
+        gflops = 0.0
+
+    env_kwargs = dict(rows[0]["env_kwargs"])
+    if any(dict(row["env_kwargs"]) != env_kwargs for row in rows):
+        raise ValueError("evaluate: the rows mix environment settings (env_kwargs); evaluate one config at a time.")
+    if verify_iterations is not None:
+        env_kwargs["verify_iterations"] = verify_iterations
+    envs = _make_envs(task, env_kwargs, min(batch_size, len(rows)))
+    config = generation_config or _generation_config(model, processor, max_new_tokens)
+    specs = [{"seed": int(row["seed"]), "options": row.get("options")} for row in rows]
+
+    rollout = MultiTurnRollout(envs, processor, config, seed=seed)
+    rollout.add_episodes(specs)
+    finished = []
+    device = getattr(model, "device", torch.device("cpu"))
+    devices = [device] if device.type == "cuda" else []
+    with (
+        torch.random.fork_rng(devices=devices),
+        tqdm(total=len(specs), desc=f"eval {task} {split}", unit="episode", disable=not progress) as bar,
+    ):
+        torch.manual_seed(seed)
+        while live := len(rollout.pending_states()):
+            # One batched generate call for every live episode; finished ones are refilled from the queue.
+            result = rollout.collect(model, num_turns=live)
+            finished.extend(result.episodes)
+            bar.update(len(result.episodes))
+    finished.sort(key=lambda e: e.index)
+    records = [EpisodeRecord.from_steps(e.rewards, e.infos) for e in finished]
+    budget = env_kwargs.get("verify_iterations")
+    metrics = compute_metrics(records, task, train_multisets=train_multisets)
+    record = ResultRecord(
+        method=method,
+        step=int(step or 0),
+        gflops=float(gflops),
+        task=task,
+        split=split,
+        metrics=metrics,
+        checkpoint=checkpoint,
+        verify_iterations=int(budget) if budget is not None else None,
+    )
+    logger.info("%s %s: %s", task, split, {k: round(v.value, 4) for k, v in metrics.items()})
+    return Evaluation(record=record, episodes=records)
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    task: str,
+    *,
+    splits: Sequence[str] | None = None,
+    output: str | Path | None = None,
+    dataset_kwargs: Mapping[str, Any] | None = None,
+    **evaluate_kwargs: Any,
+) -> list[ResultRecord]:
+    """Evaluate a checkpoint folder on the test splits of a task, and append the records to a results file.
+
+    Args:
+        checkpoint (`str` or `Path`):
+            Checkpoint folder (loaded once for all splits).
+        task (`str`):
+            `"gp-l"`, `"gp-vl"`, `"virl-l"` or `"virl-vl"`.
+        splits (`Sequence[str]`, *optional*):
+            Defaults to every split of the task ([`task_splits`]).
+        output (`str` or `Path`, *optional*):
+            Results file to create or extend (existing records are kept; the file is validated first).
+        dataset_kwargs (`Mapping`, *optional*):
+            Config overrides for `sft_vs_rl.load_dataset` (e.g. `{"test_size": 300}`).
+        **evaluate_kwargs:
+            Passed to [`evaluate`] (`method`, `step`, `gflops`, `batch_size`, `num_episodes`, …).
+
+    Returns:
+        `list[ResultRecord]`: one per split.
+    """
+    from sft_vs_rl.data import load_dataset
+
+    splits = list(splits) if splits else task_splits(task)
+    for split in splits:
+        if split not in task_splits(task):
+            raise ValueError(f"split={split!r} is not a split of {task!r}; choose from {task_splits(task)}.")
+    results = load_results(output) if output is not None and Path(output).is_file() else Results()
+    path = Path(checkpoint)
+    model, processor = load_model(path)
+    step, gflops = read_checkpoint_compute(path)
+    initial = float(evaluate_kwargs.pop("initial_gflops", 0.0))
+    evaluate_kwargs.setdefault("step", step)
+    if gflops is not None:
+        evaluate_kwargs.setdefault("gflops", initial + gflops)
+    evaluate_kwargs.setdefault("checkpoint", str(path))
+    records = []
+    for split in splits:
+        data = load_dataset(_DATASETS[_family(task)], f"{task}-{split}", split="test", **dict(dataset_kwargs or {}))
+        evaluation = evaluate(model, data, processor=processor, task=task, split=split, **evaluate_kwargs)
+        records.append(evaluation.record)
+        if output is not None:  # saved after every split, so an interrupted run keeps what it measured
+            results.extend([evaluation.record])
+            results.metadata.setdefault("task", task)
+            save_results(results, output)
+    return records

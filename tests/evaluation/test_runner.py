@@ -1,0 +1,122 @@
+"""The evaluation runner: episodes played by the shared batched rollout, metrics, records, the `eval` CLI."""
+
+import json
+
+import pytest
+import torch
+
+from sft_vs_rl.evaluation.runner import evaluate, task_splits
+
+
+@pytest.fixture(scope="module")
+def nano():
+    from sft_vs_rl.models import build_tiny_model
+
+    return build_tiny_model("llama", "nano")
+
+
+def _gp_rows(n, verify_iterations=2):
+    """Rows as a library test split stores them (env settings, seed, reset options), compact prompts for speed."""
+    kwargs = {"face_rule": "11-12-13", "prompt_style": "compact", "verify_iterations": verify_iterations}
+    hands = [["A", "K", "5", "3"], ["Q", "2", "6", "J"], ["8", "8", "3", "K"], ["10", "J", "2", "4"]]
+    return [
+        {"env_kwargs": kwargs, "seed": i, "options": {"ranks": hands[i % 4]}, "config_name": "gp-l-ood-rule"}
+        for i in range(n)
+    ]
+
+
+def test_evaluate_gp_record_and_episodes(nano):
+    model, tok = nano
+    evaluation = evaluate(model, _gp_rows(3), processor=tok, method="base", max_new_tokens=8, batch_size=2,
+                          progress=False)  # fmt: skip
+    record = evaluation.record
+    assert (record.task, record.split, record.method, record.gflops, record.verify_iterations) == (
+        "gp-l", "ood-rule", "base", 0.0, 2,
+    )  # fmt: skip
+    assert set(record.metrics) == {"success", "mean_return"} and record.metrics["success"].n == 3
+    assert [e.numbers for e in evaluation.episodes] == [(1, 13, 5, 3), (12, 2, 6, 11), (8, 8, 3, 13)]
+    for episode in evaluation.episodes:  # an untrained model fails: every episode uses its whole budget
+        assert not episode.success and episode.turns == 2 and len(episode.rewards) == 2
+    assert record.metrics["success"].value == 0.0
+
+
+def test_sampled_evaluation_is_seeded_and_leaves_global_rng_alone(nano):
+    from transformers import GenerationConfig
+
+    model, tok = nano
+    config = GenerationConfig(max_new_tokens=8, do_sample=True, temperature=1.0, eos_token_id=tok.eos_token_id,
+                              pad_token_id=tok.pad_token_id)  # fmt: skip
+    before = torch.get_rng_state()
+    runs = [
+        evaluate(model, _gp_rows(2), processor=tok, method="base", generation_config=config, seed=seed, progress=False)
+        for seed in (7, 7)
+    ]
+    assert torch.equal(torch.get_rng_state(), before)
+    assert runs[0].episodes == runs[1].episodes  # same seed, same answers
+
+
+def test_evaluate_virl_counts_every_try(nano):
+    model, tok = nano
+    rows = [{"env_kwargs": {"prompt_style": "compact"}, "seed": s, "options": None} for s in range(2)]
+    evaluation = evaluate(model, rows, processor=tok, task="virl-l", split="id", method="sft", gflops=1.5,
+                          max_new_tokens=8, progress=False)  # fmt: skip
+    metrics = evaluation.record.metrics
+    assert set(metrics) == {"success", "mean_return", "step_accuracy"}
+    assert metrics["step_accuracy"].n == sum(e.turns for e in evaluation.episodes)  # retries are samples
+    assert evaluation.record.gflops == 1.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "sft"}, "compute of this sft checkpoint is unknown"),  # no gflops for a trained checkpoint
+        ({"method": "ppo"}, "method='ppo' is not valid"),
+        ({"method": "base", "task": "gp-l", "split": "ood"}, "split='ood'"),
+        ({"method": "base", "processor": None}, "pass processor="),
+    ],
+)
+def test_evaluate_errors(nano, kwargs, message):
+    model, tok = nano
+    kwargs = {"processor": tok, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        evaluate(model, _gp_rows(1), progress=False, **kwargs)
+
+
+def test_evaluate_rejects_foreign_rows(nano):
+    model, tok = nano
+    with pytest.raises(ValueError, match="env_kwargs, seed and options"):
+        evaluate(model, [{"prompt": "hi"}], processor=tok, method="base")
+    mixed = _gp_rows(1) + [{**_gp_rows(1)[0], "env_kwargs": {"face_rule": "10"}}]
+    with pytest.raises(ValueError, match="mix environment settings"):
+        evaluate(model, mixed, processor=tok, method="base")
+
+
+def test_task_splits():
+    assert task_splits("gp-vl") == ["id", "ood-rule", "ood-visual"]
+    with pytest.raises(ValueError, match="task='gp'"):
+        task_splits("gp")
+
+
+@pytest.mark.slow
+def test_cli_eval_then_plot(nano, tmp_path, capsys):
+    """`sft-vs-rl eval` on a saved checkpoint (compute from trainer_state.json), then `sft-vs-rl plot`."""
+    from sft_vs_rl.cli import main
+
+    model, tok = nano
+    checkpoint = tmp_path / "checkpoint-3"
+    model.save_pretrained(checkpoint)
+    tok.save_pretrained(checkpoint)
+    state = {"global_step": 3, "log_history": [{"step": 3, "flops/total": 2.0e9}]}
+    (checkpoint / "trainer_state.json").write_text(json.dumps(state))
+    output = tmp_path / "results.json"
+    args = ["eval", str(checkpoint), "--task", "gp-l", "--method", "rl", "--output", str(output), "--test-size", "2",
+            "--max-new-tokens", "4", "--verify-iterations", "1", "--initial-gflops", "1.0"]  # fmt: skip
+    assert main(args) == 0
+    saved = json.loads(output.read_text())["records"]
+    assert [(r["split"], r["step"], r["gflops"], r["metrics"]["success"]["n"]) for r in saved] == [
+        ("id", 3, 3.0, 2),
+        ("ood-rule", 3, 3.0, 2),
+    ]
+    assert "appended 2 records" in capsys.readouterr().out
+    assert main(["plot", str(output), "--output-dir", str(tmp_path / "figs"), "--format", "png"]) == 0
+    assert (tmp_path / "figs" / "gp-l_compute_curves.png").is_file()
