@@ -224,6 +224,11 @@ class VIRLEnv(gym.Env):
             )
         rng = random.Random(int(self.np_random.integers(2**63)))
         route = self._pick_route(options, rng)
+        if self.visual and route.city is None:
+            raise ValueError(
+                "`visual=True` needs a synthetic route (with `route.city`) to render; imported routes are text only. "
+                "Use `visual=False` for this route."
+            )
         heading, mask = draw_episode(route, rng)
         heading = int(options.get("init_heading", heading))
         mask = tuple(tuple(bool(x) for x in seg) for seg in options.get("forward_mask", mask))

@@ -61,6 +61,8 @@ def test_imported_routes_play_in_the_env():
         assert info["success"]
     with pytest.raises(ValueError, match="text only"):
         VIRLEnv(routes=routes, visual=True)
+    with pytest.raises(ValueError, match="text only"):
+        VIRLEnv(visual=True, tile_size=32).reset(options={"route": routes[0].to_dict()})
 
 
 @pytest.mark.parametrize(

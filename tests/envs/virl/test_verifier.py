@@ -1,6 +1,8 @@
 """Golden tests of the V-IRL verifier: every reward branch, the verbatim messages, tolerant and bounded parsing."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sft_vs_rl.envs.verifier_env import MAX_RESPONSE_CHARS, Verdict
 from sft_vs_rl.envs.virl import format_response, parse_answer, verify_action
@@ -99,3 +101,13 @@ def test_observation_correct_metric():
         "observation_correct"
     ]
     assert not verify_action("no json", "forward()", FORWARD).metrics["observation_correct"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(list('{}[]"\':,` \nacfo()') + ["```json", '"action"', "forward()", "stop()"]),
+                max_size=80).map("".join))
+def test_parse_answer_never_raises_on_hostile_text(text):
+    parsed = parse_answer(text)
+    assert parsed.action is None or isinstance(parsed.action, str)
+    verdict = verify_action(text, "forward()", FORWARD)
+    assert verdict.reward in (1.0, -1.0, -1.5)
