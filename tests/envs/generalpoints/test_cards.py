@@ -106,3 +106,25 @@ def test_bad_choices_name_the_field():
         deal_hand(rng, sampling="with_replacement")
     with pytest.raises(ValueError, match="no hand can make target"):
         deal_hand(rng, target=100000)
+
+
+@pytest.mark.parametrize("rule", ["10", "11-12-13"])
+def test_independent_sampling_matches_the_original_draw(rule):
+    # The original: ranks with replacement; in rule-OOD mode three from 1..13 and a fourth from J/Q/K, shuffled;
+    # redrawn until solvable. Compare the share of hands with two or more face cards.
+    rng = np.random.default_rng(4)
+    n = 4000
+    table = [deal_hand(rng, face_rule=rule, sampling="independent")[0] for _ in range(n)]
+    direct = []
+    while len(direct) < n:
+        draw = list(rng.integers(1, 14, size=4))
+        if rule == "11-12-13":
+            draw[3] = int(rng.integers(11, 14))
+        ranks = [RANKS[r - 1] for r in draw]
+        if is_solvable(card_values(ranks, rule)):
+            direct.append(ranks)
+
+    def faces(hands):
+        return np.mean([sum(r in ("J", "Q", "K") for r in h) >= 2 for h in hands])
+
+    assert abs(faces(table) - faces(direct)) < 0.04
