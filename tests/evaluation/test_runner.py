@@ -66,6 +66,25 @@ def test_evaluate_virl_counts_every_try(nano):
     assert evaluation.record.gflops == 1.5
 
 
+def test_evaluate_gp_vl_scores_recognition_on_the_first_answer():
+    from sft_vs_rl.models import build_tiny_model
+
+    model, processor = build_tiny_model("mllama", "nano")
+    kwargs = {
+        "visual": True,
+        "suit_colour": "red",
+        "prompt_style": "compact",
+        "verify_iterations": 2,
+        "canvas_size": 64,
+    }
+    rows = [{"env_kwargs": kwargs, "seed": s, "options": None, "config_name": "gp-vl-ood-visual"} for s in range(2)]
+    evaluation = evaluate(model, rows, processor=processor, method="base", max_new_tokens=8, progress=False)
+    assert evaluation.record.split == "ood-visual"
+    recognition = evaluation.record.metrics["recognition"]
+    assert recognition.n == 2  # one sample per episode: its first answer
+    assert recognition.value == sum(e.recognized_correctly for e in evaluation.episodes) / 2
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
