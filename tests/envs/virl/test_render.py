@@ -74,3 +74,40 @@ def test_bad_render_arguments():
         render_views(city, (0.0, 0.0), 0, tile_size=8)
     with pytest.raises(ValueError, match="layout"):
         render_views(city, (0.0, 0.0), 0, layout="diagonal")
+
+
+def _vl_act(prompt, drawn, tile):
+    """Perfect vision from the draw log: stop when the destination's sign faces us from its stated side."""
+    from sft_vs_rl.envs.virl import format_response
+
+    from ._agent import act, read_prompt
+
+    lines, past, current = read_prompt(prompt)
+    if "You observe an intersection" in current or not past:
+        return act(prompt, "absolute")  # turns are given by the text alone
+    name, relation = lines[-1].split("where The destination ", 1)[1].rstrip(".").split(" is on your ")
+    centred = False
+    for d in drawn:
+        if d.name == name and d.view in VIEW_OF[relation] and len(VIEW_OF[relation]) == 1:
+            idx = ["front", "right", "back", "left"].index(d.view)
+            cx = (d.box[0] + d.box[2]) / 2 - (idx % 2) * (tile + 5)
+            near = d.box[3] - d.box[1] >= tile * 0.19  # storefront (6 m high) seen from less than ~16 m
+            centred |= near and abs(cx - tile / 2) < tile * 0.2  # within ~22° of the view's centre
+    action = "stop()" if centred else "forward()"
+    turns_done = sum(a.startswith("turn_direction(") for _, a in past)
+    sentence = lines[-1] if centred else lines[2 * turns_done - 1]
+    return format_response(current, sentence.split(". ", 1)[1], action)
+
+
+@pytest.mark.parametrize("preset", ["nyc-like", "old-town"])
+def test_vl_episodes_solvable_from_text_and_image(preset):
+    env = VIRLEnv(city=preset, visual=True, tile_size=48)
+    for seed in range(20):
+        obs, info = env.reset(seed=seed)
+        while True:
+            prompt = info["messages"][0]["content"][-1]["text"]
+            obs, _, term, trunc, info = env.step(_vl_act(prompt, info["drawn"], 48))
+            assert info["step_correct"], (seed, info["position"], info["expected_action"])
+            if term or trunc:
+                break
+        assert info["success"]
