@@ -63,6 +63,8 @@ def main(script_args, training_args, model_args):
 
     # Dataset
     train_dataset = sft_columns(load_task_dataset(script_args, script_args.dataset_train_split))
+    if "messages" in train_dataset.column_names:
+        training_args.assistant_only_loss = True  # vision rows are conversations: train the answer only
 
     # Training
     # The paper's SFT compute, 6·N·tokens, counted from the non-padding tokens the Trainer sees (`flops/total`)
