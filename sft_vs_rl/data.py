@@ -164,7 +164,8 @@ def load_dataset(
             `virl-l-ood-rule`, `virl-vl-id`, `virl-vl-ood-rule` or `virl-vl-ood-visual`. Defaults to the ID text
             config of the task.
         split (`str`, *optional*):
-            `"train"` (ID configs only) or `"test"`; `None` returns a `DatasetDict` of every split.
+            `"train"` (ID configs only) or `"test"`; `None` returns a `DatasetDict` of every split. Every split of
+            the config is built (and cached) either way; for test-only use of an ID config pass `train_size=0`.
         cache_dir (`str`, *optional*):
             `datasets` cache directory; defaults to `HF_DATASETS_CACHE`.
         **config_kwargs:
