@@ -181,6 +181,14 @@ def _push(args: argparse.Namespace) -> int:
     from sft_vs_rl.hub import HubUnreachableError, check_hub_reachable, prepare_model_upload, push_folder
 
     context = {"task": args.task, "method": args.method, "repo_id": args.repo_id, "base_model": args.base_model}
+    if args.card_context:
+        from pathlib import Path
+
+        extra = json.loads(Path(args.card_context).read_text(encoding="utf-8"))
+        if not isinstance(extra, dict):
+            print(f"sft-vs-rl push: error: {args.card_context} must hold a JSON object", file=sys.stderr)
+            return 2
+        context.update({k: v for k, v in extra.items() if v is not None})
     if args.results:
         context["results"] = args.results
     if args.checkpoint_name:
@@ -298,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--step", type=int, help="the checkpoint's step (default: from trainer_state.json)")
     push.add_argument("--dataset", action="append", help="training dataset, repeatable (e.g. sft_vs_rl/generalpoints)")
     push.add_argument("--license", help="license id for the card metadata")
+    push.add_argument(
+        "--card-context",
+        metavar="JSON",
+        help="JSON object of more card fields (task_config, training, datasets, gflops, notes, ...)",
+    )
     push.add_argument("--dry-run", metavar="DIR", help="write the exact upload tree to DIR; no network")
     push.add_argument("--private", action="store_true", help="create the Hub repo as private")
     push.add_argument("--commit-message", help="commit message of the upload")

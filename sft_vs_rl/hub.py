@@ -454,6 +454,15 @@ def prepare_model_upload(
     Returns:
         `Path`: `out_dir`, ready for [`push_folder`]. When results are given they are also saved as
         `sft_vs_rl_results.json`.
+
+    Example:
+
+    ```python
+    >>> tree = prepare_model_upload("runs/gp-l/rl/checkpoint-40", "upload/", {"task": "gp-l", "method": "rl",
+    ...                             "base_model": "meta-llama/Llama-3.2-11B-Vision-Instruct", "results": "results.json"})
+    >>> push_folder(tree, "me/gp-l-rl", dry_run="dry/").paths
+    ['README.md', 'config.json', 'generation_config.json', 'model.safetensors', ...]
+    ```
     """
     from sft_vs_rl.evaluation.compute import count_checkpoint_parameters, read_checkpoint_compute
 

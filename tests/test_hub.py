@@ -257,6 +257,14 @@ def test_cli_push_dry_run_and_offline(checkpoint, tmp_path, capsys):
     assert "dry run written to" in out and "README.md" in out.splitlines()
     assert (tmp_path / "dry" / "model.safetensors").is_file() and not (tmp_path / "dry" / "optimizer.pt").exists()
     assert "15.0% ± 2.0" in (tmp_path / "dry" / "README.md").read_text()
+    card_context = tmp_path / "card.json"
+    card_context.write_text(json.dumps({"training": {"learning_rate": 1e-6}, "task_config": {"face_rule": "10"}}))
+    assert main([*args, "--card-context", str(card_context), "--dry-run", str(tmp_path / "dry2")]) == 0
+    card = (tmp_path / "dry2" / "README.md").read_text()
+    assert "| learning_rate | `1e-06` |" in card and "| face_rule | `10` |" in card
+    card_context.write_text(json.dumps({"lr": 1}))
+    assert main([*args, "--card-context", str(card_context), "--dry-run", str(tmp_path / "dry3")]) == 2
+    assert "Unknown model card field(s) ['lr']" in capsys.readouterr().err
     start = time.perf_counter()
     assert main(args) == 2  # offline: fails before copying anything
     assert time.perf_counter() - start < 5

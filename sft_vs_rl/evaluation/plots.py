@@ -403,6 +403,14 @@ def plot_all(
 
     A figure whose data is missing (no OOD records, no recognition, a single verification budget) is skipped with
     an info log line.
+
+    Example:
+
+    ```python
+    >>> from sft_vs_rl.evaluation import load_results
+    >>> plot_all(load_results("results.json"), "figures/")
+    [PosixPath('figures/gp-l_compute_curves.png'), PosixPath('figures/gp-l_compute_curves.svg'), ...]
+    ```
     """
     written: list[Path] = []
     curve_kwargs = {"smooth": smooth, "formats": formats}

@@ -205,6 +205,16 @@ def evaluate(
 
     Returns:
         [`Evaluation`]: the [`ResultRecord`] and the episode records.
+
+    Example:
+
+    ```python
+    >>> from sft_vs_rl import load_dataset
+    >>> data = load_dataset("sft_vs_rl/generalpoints", "gp-l-ood-rule", split="test")
+    >>> evaluation = evaluate("runs/gp-l/rl/checkpoint-40", data, method="rl")
+    >>> evaluation.record.metrics["success"]
+    MetricValue(value=..., stderr=..., n=234)
+    ```
     """
     import torch
     from tqdm.auto import tqdm
