@@ -165,7 +165,11 @@ def _plot(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ResultsFormatError) as err:
         print(f"sft-vs-rl plot: error: {err}", file=sys.stderr)
         return 2
-    written = plot_all(results, args.output_dir, smooth=not args.no_smooth, formats=args.format)
+    try:
+        written = plot_all(results, args.output_dir, smooth=not args.no_smooth, formats=args.format)
+    except ImportError as err:  # matplotlib / scipy are the [plots] extra
+        print(f"sft-vs-rl plot: error: {err}", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     if not written:
