@@ -164,3 +164,27 @@ def test_sft_callback_requires_token_counting(tmp_path):
     trainer = Trainer(model=_PaddedLM(), args=args, train_dataset=rows, callbacks=[SFTComputeCallback(n_params=1)])
     with pytest.raises(ValueError, match='include_num_input_tokens_seen="non_padding"'):
         trainer.train()
+
+
+@pytest.mark.slow
+def test_sft_callback_with_trl_sft_trainer(tmp_path):
+    """With TRL's SFTTrainer the token count equals TRL's own `num_tokens` (non-padding prompt + completion)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from sft_vs_rl.evaluation.callbacks import SFTComputeCallback
+    from sft_vs_rl.models import build_tiny_model
+
+    model, tokenizer = build_tiny_model("llama", "nano")
+    conversation = [{"role": "user", "content": "Cards: A 2 3 4"}, {"role": "assistant", "content": "(1+2+3)*4=24"}]
+    dataset = Dataset.from_list([{"messages": conversation}] * 8)
+    args = SFTConfig(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, logging_steps=1, report_to=[],
+        use_cpu=True, bf16=False, include_num_input_tokens_seen="non_padding", save_strategy="no", disable_tqdm=True,
+    )  # fmt: skip
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=[SFTComputeCallback()])  # fmt: skip
+    trainer.train()
+    steps = [entry for entry in trainer.state.log_history if "num_tokens" in entry]
+    n = count_parameters(model)
+    assert [entry["flops/total"] for entry in steps] == [6 * n * entry["num_tokens"] for entry in steps]
