@@ -269,6 +269,14 @@ def _street_graph(spec: LayoutSpec, rng: random.Random):
                     edges.add((u, v))
     else:
         raise ValueError(f"`family={spec.family!r}` is not a layout family. Use 'grid', 'organic', 'high_street' or 'mixed'.")
+    if spec.river:  # only every third street crossing the river's line keeps its bridge
+        y_river = e * 0.5 + 0.37 * spec.block[1]
+        crossing = sorted(
+            ((points[u][0] + points[v][0]) / 2, u, v)
+            for u, v in edges
+            if (points[u][1] - y_river) * (points[v][1] - y_river) < 0
+        )
+        edges = edges - {(u, v) for i, (_, u, v) in enumerate(crossing) if i % 3 != 1}
     if spec.family in ("grid", "mixed") and spec.rotation:
         points = _rotate(points, spec.rotation, (e / 2, e / 2))
     if spec.diagonal:

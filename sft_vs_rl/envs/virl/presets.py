@@ -33,6 +33,7 @@ class LayoutSpec:
         p_shop (`float`): Probability that a mid-block lot holds a named place.
         p_corner (`float`): Probability that a corner lot holds a named place (turning-point landmarks).
         diagonal (`bool`): Add a diagonal avenue across the grid (5- and 6-way junctions, oblique headings).
+        river (`bool`): A river across the middle of the city that only every third street crosses (bridges).
     """
 
     family: str
@@ -48,6 +49,7 @@ class LayoutSpec:
     p_shop: float = 0.6
     p_corner: float = 0.6
     diagonal: bool = False
+    river: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ LAYOUTS: dict[str, LayoutSpec] = {
     "market": LayoutSpec("grid", block=(55.0, 70.0), block_sd=0.3, rotation=12.0, jitter=6.0, p_drop=0.22,
                          street_width=7.0, lot=(6.0, 10.0), p_shop=0.85),
     "riverside": LayoutSpec("grid", block=(140.0, 140.0), rotation=8.0, street_width=18.0, lot=(18.0, 30.0),
-                            p_shop=0.45, p_corner=0.7),
+                            p_shop=0.45, p_corner=0.7, river=True),
     "low-rise": LayoutSpec("organic", spacing=80.0, jitter=4.0, street_width=10.0, lot=(10.0, 18.0), p_shop=0.5),
     "square-grid": LayoutSpec("grid", block=(110.0, 110.0), block_sd=0.02, jitter=0.0, p_drop=0.02),
     "bay-grid": LayoutSpec("grid", block=(90.0, 130.0), block_sd=0.05, jitter=0.5, p_drop=0.03, diagonal=True),
