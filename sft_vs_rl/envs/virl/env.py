@@ -13,7 +13,7 @@ from .city import City, generate_city
 from .observe import observation_action_sequence
 from .presets import TRAIN_CITY, CityPreset, resolve_city
 from .prompts import format_prompt, format_response
-from .routes import Episode, Route, build_episode, draw_episode, route_for_index
+from .routes import CANDIDATES_PER_SEGMENT, Episode, Route, build_episode, draw_episode, route_for_index
 from .verifier import BUDGET_PENALTY, EXCEED_MAX_VERIFY, verify_action
 
 __all__ = ["VIRLEnv", "optimal_response"]
@@ -230,8 +230,15 @@ class VIRLEnv(gym.Env):
                 "Use `visual=False` for this route."
             )
         heading, mask = draw_episode(route, rng)
-        heading = int(options.get("init_heading", heading))
+        heading = options.get("init_heading", heading)
+        if not isinstance(heading, int) or isinstance(heading, bool) or not 0 <= heading < 360:
+            raise ValueError(f"`options['init_heading']={heading!r}` must be an int in [0, 359] (compass degrees).")
         mask = tuple(tuple(bool(x) for x in seg) for seg in options.get("forward_mask", mask))
+        if len(mask) != len(route.milestones) or any(len(seg) != CANDIDATES_PER_SEGMENT for seg in mask):
+            raise ValueError(
+                f"`options['forward_mask']` must hold {len(route.milestones)} rows (one per segment) of "
+                f"{CANDIDATES_PER_SEGMENT} booleans, got {[len(seg) for seg in mask]}."
+            )
         compat = self.compat == "sftvsrl"
         self._episode = build_episode(route, heading, mask, wrap_turns=not compat, fix_short_segments=not compat)
         self._mask = mask

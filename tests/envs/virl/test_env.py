@@ -134,6 +134,10 @@ def test_options_pin_and_replay_an_episode():
     assert by_index["index"] == 7 and by_index["city"]["seed"] == 2
     with pytest.raises(ValueError, match="Unknown `options` keys"):
         env.reset(options={"rout": {}})
+    with pytest.raises(ValueError, match="init_heading"):
+        env.reset(options={"route": stored["route"], "init_heading": 360})
+    with pytest.raises(ValueError, match="forward_mask"):
+        env.reset(options={"route": stored["route"], "forward_mask": [[True] * 5]})
 
 
 def test_fixed_route_database():
