@@ -292,12 +292,13 @@ class PPOForwardOutput(ModelOutput):
     Args:
         log_probs (`torch.Tensor` of shape `(B, T)`): log-probability of each completion token.
         entropy (`torch.Tensor` of shape `(B, T)`): entropy of each completion position's distribution.
-        values (`torch.Tensor` of shape `(B,)`): value head output at the last prompt token, or `None`.
+        value (`torch.Tensor` of shape `(B,)`): value head output at the last prompt token, or `None`. (Not
+            `values`: `ModelOutput` is a dict, whose `.values()` a field of that name would shadow.)
     """
 
     log_probs: torch.Tensor | None = None
     entropy: torch.Tensor | None = None
-    values: torch.Tensor | None = None
+    value: torch.Tensor | None = None
 
 
 def add_ppo_forward(model: nn.Module, value_head: nn.Module | None, temperature: float) -> None:
@@ -333,7 +334,7 @@ def add_ppo_forward(model: nn.Module, value_head: nn.Module | None, temperature:
         values = None
         if value_head is not None:
             values = self.value_head(hidden[:, start]).float().reshape(-1)  # (B,)
-        return PPOForwardOutput(log_probs=log_probs, entropy=entropy, values=values)
+        return PPOForwardOutput(log_probs=log_probs, entropy=entropy, value=values)
 
     model.forward = types.MethodType(functools.wraps(type(model).forward)(_ppo_forward), model)
 
@@ -639,7 +640,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             width = batch["completion_ids"].shape[1]
             out = ppo_forward(self.model_wrapped, mb, self._image_token_id)
             outs["log_probs"].append(F.pad(out.log_probs, (0, width - out.log_probs.shape[1])))
-            outs["values"].append(out.values)
+            outs["values"].append(out.value)
             if self.beta != 0.0:
                 if self.ref_model is not None:
                     ref = ppo_forward(self.ref_model, mb, self._image_token_id)
@@ -666,7 +667,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
                 mb.update({k: enc[k] for k in ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask")})
             mb = {k: v.to(self.accelerator.device) for k, v in mb.items()}
             out = ppo_forward(self.model_wrapped, mb, self._image_token_id)
-            values[[slot for slot, _, _ in chunk]] = out.values
+            values[[slot for slot, _, _ in chunk]] = out.value
         return values
 
     # ------------------------------------------------------------------ loss
@@ -674,13 +675,13 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         mb = _trim_padding(inputs)
         out = ppo_forward(model, mb, self._image_token_id)
         losses = ppo_losses(
-            out.log_probs, mb["old_logps"], mb["completion_weights"], mb["advantages"], out.values,
+            out.log_probs, mb["old_logps"], mb["completion_weights"], mb["advantages"], out.value,
             mb["old_values"], mb["returns"], clip_coef=self.args.clip_coef, vf_clip_coef=self.args.vf_clip_coef,
             vf_coef=self.args.vf_coef, ratio_level=self.args.ratio_level, entropy=out.entropy,
             entropy_coef=self.args.entropy_coef, ref_logps=mb.get("ref_logps"), beta=self.beta,
         )
         if not torch.isfinite(losses.loss):
-            terms = {f: float(getattr(losses, f)) for f in ("policy_loss", "value_loss", "entropy", "kl")}
+            terms = {f: getattr(losses, f).detach().item() for f in ("policy_loss", "value_loss", "entropy", "kl")}
             bad = [k for k, v in terms.items() if not math.isfinite(v)] or ["loss"]
             raise FloatingPointError(
                 f"Non-finite PPO loss at global step {self.state.global_step}: {bad} is not finite ({terms}). "

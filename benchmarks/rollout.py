@@ -1,0 +1,117 @@
+"""Throughput of the batched multi-turn rollout (`sft_vs_rl.trainers.rollout`) against two baselines, in one run.
+
+* `generate`: raw batched `model.generate` on exactly the prompts the rollout generated from, in batches of the same
+  size and with the same number of new tokens: the limit a rollout can reach (no chat templating, no env stepping).
+* `sequential`: the same episodes played one at a time (batch 1), the way the original code collects turns.
+
+Every generation is forced to `--new-tokens` tokens (`min_new_tokens`), so the three runs generate the same token
+counts. The environment is GeneralPoints (compact prompts, 5 graded tries); an untrained tiny model fails every try,
+so each episode has 5 turns with a growing conversation, as in the paper's multi-turn setting.
+
+    python benchmarks/rollout.py            # tiny preset, batch 16
+    python benchmarks/rollout.py --quick    # nano preset, fewer episodes
+
+Prints a table and writes `benchmarks/results/rollout.json`. Timings on a shared machine are noisy: compare the
+ratios, which are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="nano model, 16 episodes")
+    parser.add_argument("--preset", default=None, help="tiny-model preset (default: tiny, nano with --quick)")
+    parser.add_argument("--batch", type=int, default=16, help="environments stepping together")
+    parser.add_argument("--episodes", type=int, default=None, help="episodes to play (default 32, 16 with --quick)")
+    parser.add_argument("--new-tokens", type=int, default=24, help="tokens generated per turn")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--output", default="benchmarks/results/rollout.json")
+    args = parser.parse_args()
+
+    import torch
+    from transformers import GenerationConfig
+
+    from sft_vs_rl.envs.generalpoints import GeneralPointsEnv
+    from sft_vs_rl.models import build_tiny_model
+    from sft_vs_rl.trainers.rollout import encode_prompts, run_episodes
+
+    torch.set_num_threads(args.threads)
+    preset = args.preset or ("nano" if args.quick else "tiny")
+    episodes = args.episodes or (16 if args.quick else 32)
+    model, tok = build_tiny_model("llama", preset)
+    model.eval()
+    config = GenerationConfig(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=True,
+                              temperature=1.0, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    specs = [{"seed": s} for s in range(episodes)]
+
+    def make_envs(n):
+        return [GeneralPointsEnv(prompt_style="compact", verify_iterations=5) for _ in range(n)]
+
+    # Warm-up (the first generate call of a process is several times slower)
+    run_episodes(model, tok, make_envs(2), specs[:2], config)
+
+    # 1. Batched multi-turn rollout
+    start = time.perf_counter()
+    records = run_episodes(model, tok, make_envs(args.batch), specs, config)
+    rollout_s = time.perf_counter() - start
+    turns = sum(r.num_turns for r in records)
+    tokens = turns * args.new_tokens
+
+    # 2. Raw batched generate on the same conversations (rebuilt from the episodes' states), same batch size
+    envs = make_envs(1)
+    conversations = []
+    for record in records:
+        _, info = envs[0].reset(seed=record.seed, options=record.options)
+        for response in record.responses:
+            conversations.append(info["messages"])
+            _, _, _, _, info = envs[0].step(response)
+    batches = [conversations[i : i + args.batch] for i in range(0, len(conversations), args.batch)]
+    encoded = [encode_prompts(tok, b) for b in batches]
+    start = time.perf_counter()
+    with torch.no_grad():
+        for enc in encoded:
+            model.generate(**enc, generation_config=config)
+    generate_s = time.perf_counter() - start
+
+    # 3. One episode at a time
+    start = time.perf_counter()
+    sequential = run_episodes(model, tok, make_envs(1), specs, config)
+    sequential_s = time.perf_counter() - start
+    assert sum(r.num_turns for r in sequential) * args.new_tokens > 0
+
+    seq_tokens = sum(r.num_turns for r in sequential) * args.new_tokens
+    result = {
+        "preset": preset,
+        "batch": args.batch,
+        "episodes": episodes,
+        "turns": turns,
+        "new_tokens_per_turn": args.new_tokens,
+        "rollout_tokens_per_s": tokens / rollout_s,
+        "generate_tokens_per_s": tokens / generate_s,
+        "sequential_tokens_per_s": seq_tokens / sequential_s,
+        "torch_threads": args.threads,
+        "machine": platform.platform(),
+        "note": "shared 2-core CPU machine under load from other jobs; compare ratios, not absolute numbers",
+    }
+    result["ratio_vs_generate"] = result["rollout_tokens_per_s"] / result["generate_tokens_per_s"]
+    result["ratio_vs_sequential"] = result["rollout_tokens_per_s"] / result["sequential_tokens_per_s"]
+
+    print(f"{'run':<28}{'tokens/s':>12}")
+    print(f"{'batched multi-turn rollout':<28}{result['rollout_tokens_per_s']:>12.0f}")
+    print(f"{'raw batched generate':<28}{result['generate_tokens_per_s']:>12.0f}")
+    print(f"{'one episode at a time':<28}{result['sequential_tokens_per_s']:>12.0f}")
+    print(f"ratio_vs_generate   {result['ratio_vs_generate']:.2f}  (goal >= 0.8)")
+    print(f"ratio_vs_sequential {result['ratio_vs_sequential']:.2f}  (goal >= 4 at batch 16)")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
