@@ -4,6 +4,7 @@ deterministic, the stock `datasets.load_dataset` works offline after seeding, an
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+import torch
 
 from sft_vs_rl.data import (
     build_dataset_tree,
@@ -285,3 +287,29 @@ def test_cli_build_data_and_push_data(tmp_path):
     assert (Path(tmp_path) / "dry" / "virl-l-ood-rule" / "test-00000-of-00001.parquet").is_file()
     out = run("push-data", "--dataset", "virl", "--repo-id", "me/virl")
     assert out.returncode == 2 and "offline" in out.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stock trl.SFTTrainer on the prompt-completion rows
+
+
+@pytest.mark.slow
+def test_stock_sft_trains_on_prompt_completion_rows(tmp_path, built):
+    from trl import SFTConfig, SFTTrainer
+
+    from sft_vs_rl.models import build_tiny_model
+
+    model, tokenizer = build_tiny_model("llama", "nano")
+    args = SFTConfig(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
+        save_strategy="no", max_steps=2, per_device_train_batch_size=3, logging_steps=1, learning_rate=1e-3,
+    )  # fmt: skip
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=built[GP, "gp-l-id"]["train"])
+    row = trainer.train_dataset[0]
+    in_loss = sum(label != -100 for label in row["labels"])
+    assert 0 < in_loss < len(row["input_ids"])  # loss on the completion only
+    trainer.train()
+    assert math.isfinite(trainer.state.log_history[-2]["loss"])
+    for name, param in model.named_parameters():
+        assert not torch.equal(before[name], param), name  # every trainable parameter changed
