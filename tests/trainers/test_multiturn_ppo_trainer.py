@@ -305,27 +305,56 @@ def test_mllama_end_to_end(tmp_path):
             assert not torch.equal(before[name], param), f"{name} did not change"
 
 
-def test_generalpoints_end_to_end(tmp_path):
+TASKS = {
+    # task: (model kind, env factory, dataset columns, trainer extras)
+    "gp-l": ("llama", "gp", {"ranks": [["A", "10", "K", "5"], ["4", "3", "2", "K"]] * 8},
+             {"reset_option_columns": ["ranks"], "action_key": "formula"}),
+    "gp-vl": ("mllama", "gp-visual", {"ranks": [["A", "10", "K", "5"], ["4", "3", "2", "K"]] * 8},
+              {"reset_option_columns": ["ranks"], "action_key": "formula"}),
+    "virl-l": ("llama", "virl", {"route_index": list(range(16))}, {"action_key": "action"}),
+    "virl-vl": ("mllama", "virl-visual", {"route_index": list(range(16))}, {"action_key": "action"}),
+}
+
+
+def task_env(name):
+    from sft_vs_rl.envs.generalpoints import GeneralPointsEnv
+    from sft_vs_rl.envs.virl import VIRLEnv
+
+    return {
+        "gp": lambda: GeneralPointsEnv(prompt_style="compact", verify_iterations=2),
+        "gp-visual": lambda: GeneralPointsEnv(prompt_style="compact", verify_iterations=2, visual=True),
+        "virl": lambda: VIRLEnv(prompt_style="compact", num_milestones=(2, 3)),
+        "virl-visual": lambda: VIRLEnv(prompt_style="compact", num_milestones=(2, 3), visual=True, tile_size=16),
+    }[name]
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_task_end_to_end(tmp_path, task):
     from datasets import Dataset
 
-    from sft_vs_rl.envs.generalpoints import GeneralPointsEnv
     from sft_vs_rl.models import build_tiny_model
     from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
 
-    model, tok = build_tiny_model("llama", "nano")
+    kind, env_name, columns, extra = TASKS[task]
+    model, processor = build_tiny_model(kind, "nano")
     args = MultiTurnVerifierPPOConfig(
         output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
         save_strategy="no", per_device_train_batch_size=4, steps_per_generation=2, num_envs=4, num_ppo_epochs=1,
-        max_completion_length=8, max_steps=2, logging_steps=1, reset_option_columns=["ranks"], action_key="formula",
+        max_completion_length=8, max_steps=2, logging_steps=1, **extra,
     )
-    rows = Dataset.from_dict({"ranks": [["A", "10", "K", "5"], ["4", "3", "2", "K"]] * 8, "seed": list(range(16))})
+    rows = Dataset.from_dict({**columns, "seed": list(range(16))})
     trainer = MultiTurnVerifierPPOTrainer(
-        model=model, args=args, processing_class=tok, train_dataset=rows,
-        env_factory=lambda: GeneralPointsEnv(prompt_style="compact", verify_iterations=2),
+        model=model, args=args, processing_class=processor, train_dataset=rows, env_factory=task_env(env_name),
+        reset_options_fn=None if "reset_option_columns" in extra else (lambda row: None),
     )
     trainer.train()
-    rewards = [e["env/reward_per_turn"] for e in trainer.state.log_history if "env/reward_per_turn" in e]
-    assert rewards and all(r < 0 for r in rewards)  # an untrained model does not solve 24
+    logs = {k: v for e in trainer.state.log_history for k, v in e.items()}
+    assert logs["env/reward_per_turn"] < 0  # an untrained model solves nothing
+    assert math.isfinite(logs["ppo/value_loss"]) and logs["flops/total"] > 0
+    if task.startswith("virl"):
+        assert "env/step_accuracy" in logs
+    if task == "gp-vl":
+        assert "env/recognition_accuracy" in logs
 
 
 @pytest.mark.slow
