@@ -181,6 +181,18 @@ def dataset_env_kwargs(dataset, overrides: dict[str, Any] | None) -> dict[str, A
     return kwargs
 
 
+def check_enough_episodes(dataset, training_args) -> None:
+    """Refuse a training split smaller than one PPO update: the sampler would yield no batch and train nothing."""
+    needed = training_args.per_device_train_batch_size * training_args.steps_per_generation * training_args.world_size
+    if len(dataset) < needed:
+        raise ValueError(
+            f"The training split has {len(dataset)} episodes, fewer than one PPO update takes "
+            f"(per_device_train_batch_size × steps_per_generation × processes = {needed}), so nothing would be "
+            "trained. Raise `train_size` in `dataset_config_kwargs` (V-IRL: with `train_rows: episodes`, one row per "
+            "route) or lower the batch sizes."
+        )
+
+
 def reset_options(row: dict[str, Any]) -> dict[str, Any]:
     """`env.reset` options of a dataset row (its `options` column, unset struct fields dropped)."""
     return {k: v for k, v in row["options"].items() if v is not None}

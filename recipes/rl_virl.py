@@ -51,6 +51,7 @@ ACTION_KEY = "action"  # the graded field of the paper's ResponseVIRL; the token
 def main(script_args, training_args, model_args):
     from _common import (
         card_context,
+        check_enough_episodes,
         dataset_env_kwargs,
         load_model_and_processor,
         load_task_dataset,
@@ -69,6 +70,7 @@ def main(script_args, training_args, model_args):
 
     # Dataset: the ID training episodes, replayed in the environment
     train_dataset = load_task_dataset(script_args, script_args.dataset_train_split)
+    check_enough_episodes(train_dataset, training_args)
     training_args.env_id = training_args.env_id or ENV_ID
     training_args.env_kwargs = dataset_env_kwargs(train_dataset, training_args.env_kwargs)
     training_args.action_key = training_args.action_key or ACTION_KEY
