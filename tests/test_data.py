@@ -70,6 +70,15 @@ def _plain_messages(messages: list[dict]) -> list[dict]:
 # Every config builds with the documented schema
 
 
+def test_builder_docstring_examples_run():
+    import doctest
+
+    import datasets_builders.generalpoints.builder as gp_builder
+
+    result = doctest.testmod(gp_builder)
+    assert result.failed == 0 and result.attempted >= 1
+
+
 def test_ten_configs_are_declared():
     assert get_dataset_config_names(GP) == [
         "gp-l-id", "gp-l-ood-rule", "gp-vl-id", "gp-vl-ood-rule", "gp-vl-ood-visual",

@@ -227,19 +227,26 @@ def test_stock_grpo_trains_on_dataset_with_our_rewards(tmp_path, gp_rows, tiny):
 
 
 @pytest.mark.slow
-def test_stock_grpo_runs_the_environment_adapter(tmp_path, gp_rows, tiny):
+@pytest.mark.parametrize("task", ["generalpoints", "virl"])
+def test_stock_grpo_runs_the_environment_adapter(tmp_path, gp_rows, tiny, task):
     from trl import GRPOTrainer
 
     from sft_vs_rl.rewards import enable_tool_calling
 
+    if task == "generalpoints":
+        train, factory = gp_rows["gp-l-id"], GeneralPointsToolEnv
+    else:
+        train = load_dataset("sft_vs_rl/virl", "virl-l-id", split="train", cache_dir=str(tmp_path), train_size=1)
+        factory = VIRLToolEnv
     model, tokenizer = copy.deepcopy(tiny)
     enable_tool_calling(tokenizer)
     trainer = GRPOTrainer(
         model=model, processing_class=tokenizer, args=_grpo_args(tmp_path, max_tool_calling_iterations=2),
-        train_dataset=gp_rows["gp-l-id"], environment_factory=GeneralPointsToolEnv,
+        train_dataset=train, environment_factory=factory,
     )  # fmt: skip
     assert [tool.__name__ for tool in trainer.tools] == ["submit_answer"]
     trainer.train()
-    logs = [entry for entry in trainer.state.log_history if "rewards/GeneralPointsToolEnv/mean" in entry]
-    assert len(logs) == 2 and all(-20.0 <= entry["rewards/GeneralPointsToolEnv/mean"] <= 5.0 for entry in logs)
+    name = f"rewards/{factory.__name__}/mean"
+    logs = [entry for entry in trainer.state.log_history if name in entry]
+    assert len(logs) == 2 and all(-20.0 <= entry[name] <= 5.0 for entry in logs)
     assert "tools/call_frequency" in logs[-1]
