@@ -129,9 +129,17 @@ def load_dataset_builder(
     Returns:
         `datasets.GeneratorBasedBuilder`: call `download_and_prepare()` then `as_dataset()`.
     """
+    import dataclasses
+
     repo_id = _resolve_repo_id(repo_id)
     _check_config_name(repo_id, name)
     cls = _builder_class(repo_id)
+    fields = [f.name for f in dataclasses.fields(cls.BUILDER_CONFIG_CLASS) if f.init]
+    for key in config_kwargs:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"Unknown config field {key}= for {repo_id!r}.{hint} Valid fields: {fields}")
     return cls(
         config_name=name,
         cache_dir=cache_dir,

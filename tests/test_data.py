@@ -227,6 +227,7 @@ def test_stock_load_dataset_works_offline_after_seeding(tmp_path):
         (lambda: load_dataset(GP, "gp-l-od-rule"), "Did you mean 'gp-l-ood-rule'"),  # typo in the config
         (lambda: load_dataset(GP, "gp-l-ood-rule", split="train"), "no split='train'"),  # OOD has test only
         (lambda: load_dataset(GP, "gp-l-id", test_size=-1), "test_size=-1"),
+        (lambda: load_dataset(GP, "gp-l-id", test_sise=5), "Did you mean 'test_size'"),  # typo in a field
         (lambda: load_dataset(VIRL, "virl-l-id", cities=["atlantis"]), "cities="),
         (lambda: load_dataset(VIRL, "virl-l-id", test_rows="all"), "test_rows='all'"),
     ],
