@@ -123,6 +123,9 @@ def load_model_and_processor(model_args, seed: int = 0):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
+    folder = Path(name)
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        return _load_merged_adapter(folder, model_args, seed)
     dtype = model_args.dtype
     if dtype not in (None, "auto"):
         dtype = getattr(torch, dtype)
@@ -141,6 +144,28 @@ def load_model_and_processor(model_args, seed: int = 0):
         # Llama-3.2 checkpoints ship no pad token; the reserved fine-tune pad token is the usual choice.
         tokenizer.pad_token = "<|finetune_right_pad_id|>"
     return model, processor
+
+
+def _load_merged_adapter(folder: Path, model_args, seed: int):
+    """A LoRA output folder (e.g. a `*_lora.yaml` SFT run): its base model with the adapters merged in."""
+    import dataclasses
+
+    from peft import PeftConfig, PeftModel
+
+    base_name = PeftConfig.from_pretrained(str(folder)).base_model_name_or_path
+    if not base_name:
+        raise ValueError(
+            f"`model_name_or_path` is {str(folder)!r}, a PEFT adapter folder whose adapter_config.json names no "
+            "`base_model_name_or_path` (adapters trained on an in-memory `tiny:` model). Train without --use_peft, "
+            "or merge the adapters into a saved base model first."
+        )
+    from transformers import AutoProcessor, AutoTokenizer
+
+    base, _ = load_model_and_processor(dataclasses.replace(model_args, model_name_or_path=base_name), seed=seed)
+    model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    # The recipes save the processor (tokenizer and chat template as trained) beside the adapters.
+    loader = AutoProcessor if model.config.model_type == "mllama" else AutoTokenizer
+    return model, loader.from_pretrained(str(folder), padding_side="left")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
