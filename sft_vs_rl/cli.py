@@ -85,6 +85,10 @@ def _push_data(args: argparse.Namespace) -> int:
     from sft_vs_rl.hub import HubUnreachableError
 
     kwargs = _config_kwargs(args)
+    if args.repo_id and args.dataset == "all":
+        print("sft-vs-rl push-data: error: --repo-id names one repository; add --dataset generalpoints or virl",
+              file=sys.stderr)  # fmt: skip
+        return 2
     for repo_id in _dataset_ids(args.dataset):
         dry_run = args.dry_run
         if dry_run is not None and args.dataset == "all":
@@ -92,7 +96,7 @@ def _push_data(args: argparse.Namespace) -> int:
         try:
             result = push_dataset(
                 repo_id,
-                args.repo_id if args.dataset != "all" else None,
+                args.repo_id,
                 args.config or None,
                 dry_run=dry_run,
                 private=args.private,
