@@ -69,7 +69,7 @@ def _build_data(args: argparse.Namespace) -> int:
     for repo_id in dataset_ids:
         folder = Path(args.output_dir) / repo_id.split("/")[-1] if len(dataset_ids) > 1 else Path(args.output_dir)
         start = time.perf_counter()
-        build_dataset_tree(repo_id, folder, args.config or None, **kwargs)
+        build_dataset_tree(repo_id, folder, args.config or None, num_proc=args.num_proc, **kwargs)
         seconds = time.perf_counter() - start
         for config in sorted(p.name for p in folder.iterdir() if p.is_dir()):
             for parquet in sorted((folder / config).glob("*.parquet")):
@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     build_data = sub.add_parser("build-data", help="build dataset configs to parquet (push_to_hub's layout), offline")
     _add_dataset_arguments(build_data)
     build_data.add_argument("--output-dir", required=True, help="folder to write (per dataset with --dataset all)")
+    build_data.add_argument("--num-proc", type=int, help="worker processes for generation (same data)")
     build_data.set_defaults(handler=_build_data)
 
     push_data = sub.add_parser("push-data", help="push dataset configs to the Hub (or --dry-run DIR)")

@@ -156,6 +156,7 @@ def load_dataset(
     split: str | None = None,
     *,
     cache_dir: str | None = None,
+    num_proc: int | None = None,
     **config_kwargs: Any,
 ) -> datasets.Dataset | datasets.DatasetDict:
     """Build (or reload from the cache) one config of a dataset of the library, fully offline.
@@ -176,6 +177,8 @@ def load_dataset(
             the config is built (and cached) either way; for test-only use of an ID config pass `train_size=0`.
         cache_dir (`str`, *optional*):
             `datasets` cache directory; defaults to `HF_DATASETS_CACHE`.
+        num_proc (`int`, *optional*):
+            Worker processes for generation (rows depend only on their index, so the data are the same).
         **config_kwargs:
             Overrides of the config's fields (sizes, seed, …), e.g. `test_size=300`.
 
@@ -192,7 +195,7 @@ def load_dataset(
     ```
     """
     builder = load_dataset_builder(repo_id, name, cache_dir=cache_dir, **config_kwargs)
-    builder.download_and_prepare()
+    builder.download_and_prepare(num_proc=num_proc)
     if split is not None and split not in builder.info.splits:
         raise ValueError(
             f"Config {builder.config.name!r} has no split={split!r}; valid splits: {list(builder.info.splits)} "
@@ -207,6 +210,7 @@ def build_dataset_tree(
     configs: Sequence[str] | None = None,
     *,
     cache_dir: str | None = None,
+    num_proc: int | None = None,
     **config_kwargs: Any,
 ) -> Path:
     """Write the files `push_to_hub(config_name=...)` would upload for each config into `folder`.
@@ -224,6 +228,8 @@ def build_dataset_tree(
             Config names to write; defaults to every config of the dataset.
         cache_dir (`str`, *optional*):
             `datasets` cache directory used while building.
+        num_proc (`int`, *optional*):
+            Worker processes for generation (same data).
         **config_kwargs:
             Overrides applied to every config (sizes, seed, …).
 
@@ -247,7 +253,7 @@ def build_dataset_tree(
     infos, metadata_configs = {}, {}
     for name in names:
         builder = load_dataset_builder(repo_id, name, cache_dir=cache_dir, **config_kwargs)
-        builder.download_and_prepare()
+        builder.download_and_prepare(num_proc=num_proc)
         info = DatasetInfo(
             config_name=name, features=builder.info.features, splits=SplitDict(), download_size=0, dataset_size=0
         )

@@ -198,6 +198,13 @@ def test_same_config_and_seed_give_identical_rows(tmp_path, repo, name):
         assert a[split]["options"] != c[split]["options"]  # seed + 1 differs
 
 
+def test_num_proc_does_not_change_the_data(tmp_path):
+    one = load_dataset(VIRL, "virl-l-id", cache_dir=str(tmp_path / "a"), train_size=3, test_size=3)
+    two = load_dataset(VIRL, "virl-l-id", cache_dir=str(tmp_path / "b"), train_size=3, test_size=3, num_proc=2)
+    for split in one:
+        assert one[split].to_list() == two[split].to_list()
+
+
 def test_rows_can_be_rebuilt_alone(tmp_path):
     """Row i does not depend on rows before it (per-row SeedSequence), so a longer split extends a shorter one."""
     short = load_dataset(GP, "gp-l-id", split="test", cache_dir=str(tmp_path), train_size=0, test_size=4)

@@ -167,9 +167,10 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
         splits = [s for s in ("train", "test") if sizes[s] > 0]  # an empty split is left out
         if not splits:
             raise ValueError(f"config {self.config.name!r} has no rows: set test_size (and train_size) above 0")
-        return [datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "size": sizes[s]}) for s in splits]
+        # A list of row indices: `datasets` shards it across `num_proc` workers, and rows depend only on their index.
+        return [datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "indices": list(range(sizes[s]))}) for s in splits]
 
-    def _generate_examples(self, split: str, size: int):
+    def _generate_examples(self, split: str, indices: list[int]):
         cfg = self.config
         env_kwargs = {
             "face_rule": cfg.face_rule,
@@ -182,7 +183,7 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
             "canvas_size": cfg.canvas_size,
         }
         env = GeneralPointsEnv(**env_kwargs)
-        for index in range(size):
+        for index in indices:
             rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, _SPLIT_CODES[split], index]))
             ranks, suits = self._deal(rng, heldout=split == "test")
             seed = int(rng.integers(2**31))

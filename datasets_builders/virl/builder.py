@@ -198,13 +198,15 @@ class VIRL(datasets.GeneratorBasedBuilder):
         if not splits:
             raise ValueError(f"config {cfg.name!r} has no rows: set test_size (and train_size) above 0")
         return [
-            datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "size": sizes[s], "rows": rows[s]}) for s in splits
+            # A list of route indices: `datasets` shards it across `num_proc` workers; rows depend only on the index.
+            datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "indices": list(range(sizes[s])), "rows": rows[s]})
+            for s in splits
         ]
 
-    def _generate_examples(self, split: str, size: int, rows: str):
+    def _generate_examples(self, split: str, indices: list[int], rows: str):
         cfg = self.config
         envs = {}
-        for index in range(size):
+        for index in indices:
             city = cfg.cities[index % len(cfg.cities)]
             env_kwargs = {
                 "city": city,
