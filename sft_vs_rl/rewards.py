@@ -4,7 +4,7 @@
 `prompts` and `completions` hold one entry per generated completion, either conversational (lists of messages) or
 plain strings, and every other column of the dataset arrives as a keyword argument holding one value per completion
 (our datasets carry `ranks`, `env_kwargs`, `options`, …). They call the environments' own verifiers
-(`sft_vs_rl.envs.generalpoints.verifier.verify`, `sft_vs_rl.envs.virl.verifier`), so a reward here is exactly what the
+(`sft_vs_rl.envs.generalpoints.verifier.verify`, `sft_vs_rl.envs.virl.verifier.verify_action`), so a reward here is exactly what the
 environment would give the same answer on its first try. Rows a function cannot score get `None` (TRL ignores them),
 never a made-up 0.
 
@@ -13,13 +13,14 @@ never a made-up 0.
 | `generalpoints_reward` | the paper's first-try reward (+5 … −3, −1.5 wrong cards in GP-VL) | `ranks`, `env_kwargs` |
 | `generalpoints_format_reward` | 1.0 if the answer has `cards`, `number` and `formula` fields, else 0.0 | — |
 | `generalpoints_recognition_reward` | 1.0 if the `cards` field is the dealt hand (multiset), else 0.0 | `ranks` |
-| `virl_reward` | the paper's first-try reward of the step (+1, −1, −1.5) | `env_kwargs`, `options`, `step` |
+| `virl_reward` | the paper's first-try reward at the row's rail position (+1, −1, −1.5) | `expected_action`, `oracle_observation` |
 | `virl_format_reward` | 1.0 if the answer has an `action` field, else 0.0 | — |
 
 **Environment adapters** (`GeneralPointsToolEnv`, `VIRLToolEnv`) let stock `trl.GRPOTrainer` play the multi-turn
 verify-and-retry episodes through its tool loop (`environment_factory=GeneralPointsToolEnv`): `reset(**row)` replays
-the row's episode, the model answers by calling the tool `submit_answer(answer)` and reads the verifier's feedback as
-the tool's result, and `get_reward()` returns the episode's return. This needs a chat template that renders tool
+the row's episode, the model answers by calling the tool `submit_answer(answer)` and reads the environment's reply
+(its next user turn, or the verifier's message once the episode ends) as the tool's result, and `get_reward()`
+returns the episode's return. This needs a chat template that renders tool
 calls (`trl.supports_tool_calling(tokenizer)`) and a response parser; see `enable_tool_calling`.
 """
 
