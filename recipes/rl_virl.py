@@ -93,8 +93,12 @@ def main(script_args, training_args, model_args):
     trainer.accelerator.print(f"Saved the RL checkpoint (policy + value head) to {training_args.output_dir}")
 
     if push is not None and trainer.accelerator.is_main_process:
-        training = {k: getattr(training_args, k) for k in ("learning_rate", "num_ppo_epochs", "gamma", "gae_lambda",
-                                                           "clip_coef", "vf_coef", "temperature", "num_envs")}
+        values = training_args.to_dict()  # JSON-ready (enums as their values)
+        keys = (
+            "learning_rate", "num_ppo_epochs", "gamma", "gae_lambda",
+            "clip_coef", "vf_coef", "temperature", "num_envs",
+        )
+        training = {k: values[k] for k in keys}
         training["verify_iterations"] = training_args.env_kwargs.get("verify_iterations")
         result = push_checkpoint(push, training_args.output_dir, card_context(script_args, model_args, "rl", training))
         where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"

@@ -85,9 +85,12 @@ def main(script_args, training_args, model_args):
     trainer.accelerator.print(f"Saved the SFT checkpoint to {training_args.output_dir}")
 
     if push is not None and trainer.accelerator.is_main_process:
-        training = {k: getattr(training_args, k) for k in ("learning_rate", "per_device_train_batch_size",
-                                                           "gradient_accumulation_steps", "num_train_epochs",
-                                                           "lr_scheduler_type", "warmup_steps")}
+        values = training_args.to_dict()  # JSON-ready (enums as their values)
+        keys = (
+            "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
+            "lr_scheduler_type", "warmup_steps",
+        )
+        training = {k: values[k] for k in keys}
         result = push_checkpoint(push, training_args.output_dir,
                                  card_context(script_args, model_args, "sft", training))
         where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"

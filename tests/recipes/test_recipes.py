@@ -152,8 +152,11 @@ def test_gp_vl_sft_then_rl(tmp_path):
     sft, rl = tmp_path / "sft", tmp_path / "rl"
     data = ["--dataset_config_kwargs", json.dumps(DATA["gp-vl"])]
     run(recipe("sft_gp", "sft_gp_vl", "--model_name_or_path", "tiny:mllama:nano", "--output_dir", str(sft),
-               *SFT_TINY, *data))
+               *SFT_TINY, *data, "--push_to_hub", "--hub_model_id", "me/gp-vl-init", "--model_card_method", "init",
+               "--push_dry_run", str(tmp_path / "upload")))
     assert (sft / "processor_config.json").is_file()
+    card = (tmp_path / "upload" / "README.md").read_text()
+    assert "gp-vl" in card and "init" in card and (tmp_path / "upload" / "processor_config.json").is_file()
     run(recipe("rl_gp", "rl_gp_vl", "--model_name_or_path", str(sft), "--output_dir", str(rl), *RL_TINY, *data))
     assert (rl / "value_head.safetensors").is_file()
 
