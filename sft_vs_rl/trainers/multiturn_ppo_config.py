@@ -49,8 +49,8 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             `generate` call; a finished episode is replaced at once from the dataset so the batch stays full.
         reset_option_columns (`list[str]`, *optional*):
             Dataset columns passed to `env.reset(options={column: row[column], ...})` to replay an episode (e.g.
-            `["ranks"]` for GeneralPoints, `["route"]` for V-IRL). If `None`, the row's `reset_options` column (a
-            dict) is used.
+            `["ranks"]` for GeneralPoints). If `None`, the row's `options` column (a dict, as the library's datasets
+            store it) is used.
         seed_column (`str`, *optional*, defaults to `"seed"`):
             Dataset column holding the episode seed for `env.reset(seed=...)`. Rows without it get a seed from the
             rollout's own generator (saved in checkpoints).
@@ -133,7 +133,7 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
         default=None,
         metadata={
             "help": "Dataset columns passed to `env.reset(options=...)` to replay an episode (e.g. `ranks`). If "
-            "unset, the row's `reset_options` column (a dict) is used."
+            "unset, the row's `options` column (a dict) is used."
         },
     )
     seed_column: str | None = field(

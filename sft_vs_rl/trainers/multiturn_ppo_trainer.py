@@ -439,8 +439,8 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         args ([`MultiTurnVerifierPPOConfig`]):
             Configuration.
         train_dataset ([`~datasets.Dataset`]):
-            Episode states: each row gives `env.reset` its options (`reset_option_columns`, or a `reset_options`
-            column) and optionally its seed (`seed_column`). The trainer never builds prompts: the environment does.
+            Episode states: each row gives `env.reset` its options (its `options` column, as the library's datasets
+            store it, or `reset_option_columns`) and optionally its seed (`seed_column`). The trainer never builds prompts: the environment does.
         processing_class ([`~transformers.PreTrainedTokenizerBase`] or [`~transformers.ProcessorMixin`], *optional*):
             Tokenizer or processor (left padding). Loaded from the model if `None`.
         env_factory (`Callable[[], gymnasium.Env]`, *optional*):
@@ -557,12 +557,14 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
                         f"`reset_option_columns` names {missing}, which the dataset lacks (columns: {sorted(row)})."
                     )
                 options = {c: row[c] for c in self.args.reset_option_columns}
-            elif "reset_options" in row:
-                options = row["reset_options"]
+            elif "options" in row:
+                # Arrow stores a struct column with every field of the dataset, absent ones as None.
+                options = {k: v for k, v in row["options"].items() if v is not None}
             else:
                 raise ValueError(
-                    f"Cannot tell the environment which episode a row is (columns: {sorted(row)}). Set "
-                    "`reset_option_columns` (e.g. ['ranks']), add a `reset_options` column, or pass `reset_options_fn`."
+                    f"Cannot tell the environment which episode a row is (columns: {sorted(row)}). Add an `options` "
+                    "column (what `env.reset(options=...)` takes), set `reset_option_columns` (e.g. ['ranks']), or "
+                    "pass `reset_options_fn`."
                 )
             seed = row.get(self.args.seed_column) if self.args.seed_column else None
             specs.append({"seed": seed, "options": options})

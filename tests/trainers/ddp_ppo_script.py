@@ -25,7 +25,7 @@ def main(output_dir: str) -> None:
         save_strategy="no", per_device_train_batch_size=4, steps_per_generation=2, num_envs=4, num_ppo_epochs=1,
         max_completion_length=4, max_steps=2, logging_steps=1, learning_rate=1e-3, temperature=1.0, disable_tqdm=True,
     )
-    rows = Dataset.from_dict({"reset_options": [{"target": "a"}] * 64, "seed": list(range(64))})
+    rows = Dataset.from_dict({"options": [{"target": "a"}] * 64, "seed": list(range(64))})
     trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tok, train_dataset=rows,
                                           env_factory=lambda: TargetWordEnv())
     trainer.train()

@@ -174,7 +174,7 @@ def test_thought_weights_all_one_without_key(tokenizer):
 
 
 # ------------------------------------------------------------------------------------------------- end to end
-TOY_ROWS = {"reset_options": [{"target": "a"}] * 64, "seed": list(range(64))}
+TOY_ROWS = {"options": [{"target": "a"}] * 64, "seed": list(range(64))}
 
 
 def make_trainer(tmp_path, kind="llama", env_kwargs=None, peft_config=None, model=None, **overrides):
@@ -269,7 +269,7 @@ def test_peft_lora_trains_adapters_and_value_head(tmp_path):
 def test_non_finite_loss_names_the_step_and_quantity(tmp_path):
     trainer = make_trainer(tmp_path)
     trainer.model.train()
-    batch = trainer._generate_and_score_completions([dict(reset_options={"target": "a"}, seed=s) for s in range(8)])
+    batch = trainer._generate_and_score_completions([dict(options={"target": "a"}, seed=s) for s in range(8)])
     batch["advantages"] = torch.full_like(batch["advantages"], float("nan"))
     with pytest.raises(FloatingPointError, match=r"global step 0: \['policy_loss'\]"):
         trainer._compute_loss(trainer.model, {k: v[:4] for k, v in batch.items()})
@@ -278,7 +278,7 @@ def test_non_finite_loss_names_the_step_and_quantity(tmp_path):
 def test_rollout_batch_is_consistent(tmp_path):
     trainer = make_trainer(tmp_path, action_key="answer", thought_prob_coef=0.5)
     trainer.model.train()
-    batch = trainer._generate_and_score_completions([dict(reset_options={"target": "a"}, seed=s) for s in range(8)])
+    batch = trainer._generate_and_score_completions([dict(options={"target": "a"}, seed=s) for s in range(8)])
     assert batch["prompt_ids"].shape[0] == 8 and batch["advantages"].shape == (8,)
     # normalised over the rollout; padding carries no weight and no old log-prob
     assert batch["advantages"].mean().abs() < 1e-5
