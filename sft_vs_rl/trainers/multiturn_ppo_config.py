@@ -97,6 +97,8 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             Must be 1: PPO plays each dataset row once and uses the critic, not a group, as baseline.
         adam_epsilon (`float`, *optional*, defaults to `1e-7`):
             Adam epsilon of the paper's optimizer.
+        disable_dropout (`bool`, *optional*, defaults to `True`):
+            The rollout log-probs and values must come from the same function the loss differentiates.
         bf16 (`bool`, *optional*):
             If unset, `True` when a CUDA device is available and `use_cpu` is off, else `False` (TRL turns it on
             everywhere, which breaks CPU runs). On CPU pass `use_cpu=True, bf16=False` explicitly in scripts.
@@ -189,6 +191,9 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
         default=1, metadata={"help": "Must be 1: PPO plays each row once and uses a critic as baseline."}
     )
     adam_epsilon: float = field(default=1e-7, metadata={"help": "Adam epsilon (paper: 1e-7)."})
+    disable_dropout: bool = field(
+        default=True, metadata={"help": "Disable dropout, so rollout log-probs and the loss use the same function."}
+    )
     remove_unused_columns: bool | None = field(
         default=False, metadata={"help": "Keep the dataset columns the environment needs to replay an episode."}
     )
