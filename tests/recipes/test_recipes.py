@@ -188,11 +188,6 @@ def test_offline_push_fails_before_training(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="MultiTurnVerifierPPOTrainer under DDP: PPOForwardOutput has a field named `values`, which shadows "
-    "ModelOutput.values(); DDP's output flattening calls it (TypeError: 'Tensor' object is not callable)",
-    strict=False,
-)
 def test_rl_torchrun_two_cpu_processes(tmp_path):
     rl = tmp_path / "rl"
     data = ["--dataset_config_kwargs", json.dumps({**DATA["gp-l"], "train_size": 16})]  # one update on each process
