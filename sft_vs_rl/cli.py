@@ -229,6 +229,39 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace) -> int:
+    """Run (or resume) the SFT-versus-RL study of one task: base → Init → {SFT, RL} → ID/OOD → results and figures."""
+    import logging
+    import time
+
+    from sft_vs_rl.study import run_study
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("sft_vs_rl.study").setLevel(logging.INFO)
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set rl_updates=8")
+        try:
+            overrides[key] = json.loads(value)
+        except ValueError:
+            overrides[key] = value
+    if args.answer_format:
+        overrides["answer_format"] = args.answer_format
+    start = time.time()
+    try:
+        path = run_study(args.task, args.preset, args.output_dir, seeds=args.seeds,
+                         verify_iterations=args.verify_iterations, force=args.force, num_threads=args.num_threads,
+                         **overrides)
+    except (ValueError, NotImplementedError) as err:
+        print(f"sft-vs-rl study: error: {err}", file=sys.stderr)
+        return 2
+    print((path.parent / "results.md").read_text(encoding="utf-8"))
+    print(f"study done in {time.time() - start:.0f} s: {path}, {path.parent / 'results.md'}, {path.parent / 'figures'}")
+    return 0
+
+
 def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
@@ -294,6 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--verify-iterations", type=int, help="graded tries override (default: the data's)")
     evaluate.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
     evaluate.set_defaults(handler=_eval)
+
+    study = sub.add_parser("study", help="the SFT-vs-RL study: base, Init, SFT and RL at matched compute, ID/OOD")
+    study.add_argument("--task", required=True, choices=["gp-l", "gp-vl", "virl-l", "virl-vl"], help="task")
+    study.add_argument("--preset", default="smoke", choices=["smoke", "tiny", "paper"], help="default: smoke")
+    study.add_argument("--output-dir", required=True, help="folder of every stage's output (resumable)")
+    study.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the SFT and RL arms (default: 0)")
+    study.add_argument("--verify-iterations", type=int, nargs="+", metavar="V",
+                       help="RL training budgets of the verification-iteration ablation, e.g. 1 3 5 10")
+    study.add_argument("--answer-format", choices=["paper", "steps"], help="GP answer format (default: the preset's)")
+    study.add_argument("--set", action="append", metavar="KEY=VALUE", help="any StudyPreset field (JSON value)")
+    study.add_argument("--num-threads", type=int, default=2, help="torch threads on CPU (default: 2)")
+    study.add_argument("--force", action="store_true", help="delete the output folder first and redo every stage")
+    study.set_defaults(handler=_study)
 
     plot = sub.add_parser("plot", help="draw the paper's figures (PNG + SVG) from a results JSON file")
     plot.add_argument("results", help="results file written by `sft-vs-rl eval` or `sft-vs-rl study`")

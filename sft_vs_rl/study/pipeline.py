@@ -1,0 +1,455 @@
+"""The study: base → Init (SFT) → {more SFT, PPO} at matched compute → ID / OOD evaluation → results and figures.
+
+Every stage calls the library's own trainers (`trl.SFTTrainer` for pretraining, Init and the SFT arm;
+[`MultiTurnVerifierPPOTrainer`] with the real multi-turn verifier for the RL arm) and the library's rollout
+(`sft_vs_rl.trainers.rollout.run_episodes`) and metrics for evaluation. Each stage writes its output folder and a
+`stage.json` (wall time, compute) last; a stage whose `stage.json` exists is skipped, so an interrupted study resumes
+where it stopped (`force=True` redoes everything).
+
+Layout of `output_dir`:
+
+```
+base/            the pretrained tiny base (model + tokenizer)           (tiny presets only)
+init/            Init: SFT of the base on ID data
+rl/checkpoint-*  the RL arm (PPO from Init), `num_checkpoints` checkpoints at equal fractions of `rl_updates`
+sft/checkpoint-* the SFT arm (more SFT from Init), saved where its compute first reaches each RL checkpoint's
+eval/*.json      one file per evaluated checkpoint
+results.json  results.md  figures/*.png
+```
+
+Compute (paper App. C.3, `sft_vs_rl.evaluation.compute`): SFT `6·N·tokens`; RL `2·N·tokens` for rollouts plus
+`(6·epochs + 2)·N·tokens` for scoring and training (the PPO trainer's own counter). GFLOPs in the results are cumulative
+*from the start of Init* (Init included, the base's pretraining not), as the paper plots them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sft_vs_rl.study.presets import StudyPreset, resolve_study_preset
+from sft_vs_rl.study.tasks import TaskSpec, task_spec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["run_study"]
+
+STAGE_FILE = "stage.json"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------------------
+def _done(path: Path) -> dict[str, Any] | None:
+    file = path / STAGE_FILE
+    return json.loads(file.read_text()) if file.is_file() else None
+
+
+def _finish(path: Path, info: dict[str, Any]) -> dict[str, Any]:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / STAGE_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def _checkpoints(path: Path) -> list[Path]:
+    return sorted(path.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
+def _common_args(output_dir: Path, seed: int) -> dict[str, Any]:
+    import torch
+
+    cpu = not torch.cuda.is_available()
+    return {
+        "output_dir": str(output_dir), "seed": seed, "use_cpu": cpu, "bf16": not cpu, "report_to": "none",
+        "logging_steps": 1, "save_strategy": "no", "dataloader_num_workers": 0, "disable_tqdm": False,
+        "gradient_checkpointing": False,
+    }
+
+
+def _flops_callback_cls():
+    from transformers import TrainerCallback
+
+    class FlopsCheckpointCallback(TrainerCallback):
+        """Saves a checkpoint at the first logged step whose `flops/total` reaches each threshold; stops after the
+        last (so the SFT arm is checkpointed at the RL arm's compute)."""
+
+        def __init__(self, thresholds: Sequence[float]):
+            self.thresholds = sorted(thresholds)
+            self.saved: dict[int, float] = {}
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            flops = (logs or {}).get("flops/total")
+            if flops is None or not self.thresholds:
+                return
+            if flops >= self.thresholds[0]:
+                while self.thresholds and flops >= self.thresholds[0]:
+                    self.thresholds.pop(0)
+                control.should_save = True
+                self.saved[state.global_step] = float(flops)
+                if not self.thresholds:
+                    control.should_training_stop = True
+
+    return FlopsCheckpointCallback
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stages
+# ---------------------------------------------------------------------------------------------------------------------
+def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int) -> dict[str, Any]:
+    """Stage 1: a tiny model built offline and pretrained from scratch (full-sequence loss) on the rule-varied corpus."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from sft_vs_rl.evaluation import SFTComputeCallback
+    from sft_vs_rl.models import build_tiny_model
+
+    start = time.time()
+    conversations = spec.corpus(preset, seed=seed)
+    texts = [item["text"] for conv in conversations[: preset.tokenizer_texts] for m in conv for item in m["content"]]
+    model, tokenizer = build_tiny_model(spec.kind, preset.model, vocab_corpus=texts, vocab_size=preset.vocab_size,
+                                        seed=seed)
+    corpus_s = time.time() - start
+    dataset = Dataset.from_dict({"messages": conversations})
+    args = SFTConfig(
+        **_common_args(out / "trainer", seed), max_steps=preset.pretrain_steps,
+        per_device_train_batch_size=preset.pretrain_batch_size, learning_rate=preset.pretrain_lr,
+        warmup_steps=preset.pretrain_warmup, lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": 0.1}, weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0,
+        max_length=preset.max_length, assistant_only_loss=False, include_num_input_tokens_seen="non_padding",
+    )
+    compute = SFTComputeCallback()
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=[compute])
+    trainer.train()
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    shutil.rmtree(out / "trainer", ignore_errors=True)
+    meter = compute.meter(trainer.state)
+    return _finish(out, {"stage": "base", "wall_s": time.time() - start, "corpus_s": corpus_s,
+                         "steps": trainer.state.global_step, "examples": len(conversations),
+                         "n_params": meter.n_params, "gflops": meter.total_gflops,
+                         "final_loss": _last_loss(trainer)})
+
+
+def _last_loss(trainer) -> float | None:
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return losses[-1] if losses else None
+
+
+def _sft(model_path: str, tokenizer_path: str, dataset, out: Path, *, steps: int, batch: int, lr: float, seed: int,
+         preset: StudyPreset, initial_flops: float = 0.0, thresholds: Sequence[float] | None = None):
+    """One `trl.SFTTrainer` run on prompt-completion pairs (loss on the completion only), logging `flops/total`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from sft_vs_rl.evaluation import SFTComputeCallback
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path)
+    args = SFTConfig(
+        **_common_args(out, seed), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
+        warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
+        include_num_input_tokens_seen="non_padding", save_only_model=True,
+    )
+    callbacks = [SFTComputeCallback(initial_flops=initial_flops)]
+    flops_cb = None
+    if thresholds:
+        flops_cb = _flops_callback_cls()(thresholds)
+        callbacks.append(flops_cb)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=callbacks)
+    trainer.train()
+    return trainer, callbacks[0], flops_cb
+
+
+def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str, Any]:
+    """Stage 2: Init = SFT of the base on ID data only."""
+    start = time.time()
+    dataset = spec.sft_dataset(preset)
+    data_s = time.time() - start
+    trainer, compute, _ = _sft(base_path, base_path, dataset, out, steps=preset.init_steps,
+                               batch=preset.init_batch_size, lr=preset.init_lr, seed=seed, preset=preset)
+    trainer.save_model(str(out))
+    trainer.processing_class.save_pretrained(str(out))
+    meter = compute.meter(trainer.state)
+    return _finish(out, {"stage": "init", "wall_s": time.time() - start, "data_s": data_s,
+                         "steps": trainer.state.global_step, "tokens": int(trainer.state.num_input_tokens_seen),
+                         "flops": meter.total_flops, "n_params": meter.n_params, "final_loss": _last_loss(trainer)})
+
+
+def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: int,
+              verify_iterations: int) -> dict[str, Any]:
+    """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
+
+    start = time.time()
+    micro = preset.rl_micro_batch
+    steps_per_generation = max(1, preset.rl_turns_per_update // micro)
+    max_steps = preset.rl_updates * preset.rl_epochs
+    save_every = max(1, max_steps // preset.num_checkpoints)
+    dataset = spec.rl_dataset(preset, num_rows=preset.rl_updates * micro * steps_per_generation + micro, seed=seed)
+    data_s = time.time() - start
+    common = _common_args(out, seed) | {"save_strategy": "steps", "save_steps": save_every}
+    args = MultiTurnVerifierPPOConfig(
+        **common, env_id=spec.env_id, env_kwargs=spec.env_kwargs(preset, "id", verify_iterations),
+        num_envs=preset.rl_num_envs, per_device_train_batch_size=micro, steps_per_generation=steps_per_generation,
+        gradient_accumulation_steps=steps_per_generation, num_ppo_epochs=preset.rl_epochs, max_steps=max_steps,
+        learning_rate=preset.rl_lr, lr_scheduler_type="constant", temperature=preset.rl_temperature,
+        max_completion_length=preset.max_new_tokens, action_key="formula" if spec.is_gp else "action",
+    )
+    tokenizer = AutoTokenizer.from_pretrained(init_path)
+    model = AutoModelForCausalLM.from_pretrained(init_path)
+    trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset,
+                                          reset_options_fn=_reset_options)
+    resume = bool(_checkpoints(out))
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    checkpoints = {}
+    for ckpt in _checkpoints(out):
+        state = json.loads((ckpt / "rollout_state_0.json").read_text())["counters"]
+        checkpoints[ckpt.name] = {"step": int(ckpt.name.split("-")[1]),
+                                  "flops": init_flops + state["flops/rollout"] + state["flops/train"],
+                                  "episodes": state["env/episodes_total"]}
+    history = [h for h in trainer.state.log_history if "env/episode_success" in h]
+    return _finish(out, {"stage": "rl", "wall_s": time.time() - start, "data_s": data_s, "resumed": resume,
+                         "steps": trainer.state.global_step, "checkpoints": checkpoints,
+                         "train_verify_iterations": verify_iterations,
+                         "train_success": [h["env/episode_success"] for h in history]})
+
+
+def _reset_options(row: dict[str, Any]) -> dict[str, Any]:
+    options = row["options"]
+    if "ranks" in options:  # GeneralPoints: the hand (suits included)
+        return {k: v for k, v in options.items() if v is not None}
+    return {"route": options["route"], "init_heading": options["init_heading"],
+            "forward_mask": options["forward_mask"]}
+
+
+def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str, Any], out: Path,
+               seed: int) -> dict[str, Any]:
+    """Stage 3a: more SFT from Init, checkpointed where its compute first reaches each RL checkpoint's compute."""
+    start = time.time()
+    dataset = spec.sft_dataset(preset)
+    thresholds = sorted(c["flops"] for c in rl["checkpoints"].values())
+    per_step = init["flops"] / max(init["steps"], 1) * preset.sft_batch_size / preset.init_batch_size
+    max_steps = math.ceil(1.5 * (thresholds[-1] - init["flops"]) / per_step) + 5
+    trainer, compute, flops_cb = _sft(init_path, init_path, dataset, out, steps=max_steps,
+                                      batch=preset.sft_batch_size, lr=preset.sft_lr, seed=seed, preset=preset,
+                                      initial_flops=init["flops"], thresholds=thresholds)
+    if flops_cb.thresholds:  # the budget estimate fell short: save what was reached
+        logger.warning("SFT arm stopped at %d steps before reaching the RL compute %s", trainer.state.global_step,
+                       flops_cb.thresholds)
+    checkpoints = {f"checkpoint-{step}": {"step": step, "flops": flops} for step, flops in flops_cb.saved.items()}
+    return _finish(out, {"stage": "sft", "wall_s": time.time() - start, "steps": trainer.state.global_step,
+                         "checkpoints": checkpoints, "matched_to": thresholds})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------------------
+class _Evaluator:
+    """Evaluates checkpoints on every split with `sft_vs_rl.evaluation.runner.evaluate` (the library's batched
+    multi-turn rollout; greedy decoding; the paper's verification budget: 5 tries for GP, 2 per position for V-IRL)."""
+
+    def __init__(self, spec: TaskSpec, preset: StudyPreset, eval_dir: Path):
+        self.spec, self.preset, self.eval_dir = spec, preset, eval_dir
+        self.splits = {split: spec.eval_dataset(preset, split, preset.eval_episodes) for split in spec.eval_splits()}
+
+    def evaluate(self, name: str, checkpoint: str, method: str, step: int, gflops: float,
+                 train_verify_iterations: int | None = None) -> list[dict[str, Any]]:
+        path = self.eval_dir / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())["records"]
+        import dataclasses
+
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+        from sft_vs_rl.evaluation import episode_success
+        from sft_vs_rl.evaluation.runner import evaluate
+        from sft_vs_rl.study.corpus import seen_multisets
+
+        start = time.time()
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        tokenizer.padding_side = "left"
+        model = AutoModelForCausalLM.from_pretrained(checkpoint)
+        model.eval()
+        if torch.cuda.is_available():
+            model.to("cuda")
+        config = GenerationConfig(max_new_tokens=self.preset.max_new_tokens, do_sample=False,
+                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        results = {}
+        for split, rows in self.splits.items():
+            results[split] = evaluate(
+                model, rows, processor=tokenizer, task=self.spec.task, split=split.replace("-unseen", ""),
+                method=method, step=step, gflops=gflops, checkpoint=checkpoint, batch_size=self.preset.eval_batch,
+                generation_config=config, train_multisets=seen_multisets() if self.spec.is_gp else None,
+            )
+        records = []
+        for split, evaluation in results.items():
+            if split == "id-unseen":
+                continue
+            metrics = dict(evaluation.record.metrics)
+            metrics["first_try_success"] = episode_success(evaluation.episodes, verify_iterations=1)
+            if split == "id" and "id-unseen" in results:
+                # ID hands are all from the training pool; the held-out hands are a split of their own.
+                metrics["unseen_success"] = results["id-unseen"].record.metrics["success"]
+            record = dataclasses.replace(evaluation.record, metrics=metrics,
+                                         train_verify_iterations=train_verify_iterations)
+            records.append(record.to_dict())
+        self.eval_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"records": records, "wall_s": time.time() - start}, indent=1) + "\n")
+        logger.info("eval %-16s %5.1f s  %s", name, time.time() - start, _summary(records))
+        return records
+
+
+def _summary(records: list[dict[str, Any]]) -> str:
+    parts = []
+    for r in records:
+        key = "step_accuracy" if "step_accuracy" in r["metrics"] else "success"
+        parts.append(f"{r['split']} {100 * (r['metrics'][key]['value'] or 0):.1f}%")
+        if "unseen_success" in r["metrics"] and r["split"] == "id":
+            parts.append(f"id-unseen {100 * (r['metrics']['unseen_success']['value'] or 0):.1f}%")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The study
+# ---------------------------------------------------------------------------------------------------------------------
+def run_study(
+    task: str,
+    preset: str | StudyPreset = "smoke",
+    output_dir: str | Path = "runs/study",
+    *,
+    seeds: Sequence[int] = (0,),
+    verify_iterations: Sequence[int] | None = None,
+    force: bool = False,
+    num_threads: int | None = 2,
+    **overrides: Any,
+) -> Path:
+    """Run (or resume) the SFT-versus-RL study of one task and write `results.json`, `results.md` and the figures.
+
+    Args:
+        task (`str`): `"gp-l"`, `"gp-vl"`, `"virl-l"` or `"virl-vl"`.
+        preset (`str` or `StudyPreset`, *optional*, defaults to `"smoke"`): `"smoke"`, `"tiny"` or `"paper"`.
+        output_dir (`str` or `Path`, *optional*): where every stage writes (see the module docstring).
+        seeds (`Sequence[int]`, *optional*, defaults to `(0,)`): seeds of the SFT and RL arms (the base and Init are
+            shared); the first seed's arms are `sft/` and `rl/`, the others `sft-seed{s}/` and `rl-seed{s}/`.
+        verify_iterations (`Sequence[int]`, *optional*): RL training budgets of the verification-iteration ablation
+            (paper Fig. 10: 1 3 5 10); each extra budget trains an RL arm `rl-viter{v}/` (first seed). Evaluation
+            always uses the task's budget (5 for GP, 2 for V-IRL).
+        force (`bool`, *optional*, defaults to `False`): delete `output_dir` first and redo every stage.
+        num_threads (`int`, *optional*, defaults to `2`): `torch.set_num_threads` on CPU (`None` leaves it).
+        overrides: `StudyPreset` fields to change (e.g. `rl_updates=8`, `answer_format="steps"`).
+
+    Returns:
+        `Path` of `results.json`.
+    """
+    import torch
+
+    spec = task_spec(task)
+    preset_obj = resolve_study_preset(preset, task, **overrides)
+    out = Path(output_dir)
+    if force and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if num_threads and not torch.cuda.is_available():
+        torch.set_num_threads(num_threads)
+    seeds = list(seeds) or [0]
+    budgets = list(dict.fromkeys([spec.verify_iterations, *(verify_iterations or [])]))
+    (out / "study.json").write_text(json.dumps({"task": task, "preset": preset if isinstance(preset, str) else "custom",
+                                                "settings": _preset_dict(preset_obj), "seeds": seeds,
+                                                "verify_iterations": budgets}, indent=2) + "\n")
+    stages: dict[str, dict[str, Any]] = {}
+
+    def stage(name: str, path: Path, fn, *args):
+        info = _done(path)
+        if info is None:
+            logger.info("stage %s: running", name)
+            info = fn(*args)
+            logger.info("stage %-14s done in %6.1f s", name, info["wall_s"])
+        else:
+            logger.info("stage %-14s skipped (found %s)", name, path / STAGE_FILE)
+        stages[name] = info
+        return info
+
+    # 1. Base
+    if preset_obj.pretrained_from_scratch:
+        stage("base", out / "base", _stage_base, spec, preset_obj, out / "base", seeds[0])
+        base_path = str(out / "base")
+    else:
+        base_path = preset_obj.model
+    # 2. Init
+    init = stage("init", out / "init", _stage_init, spec, preset_obj, base_path, out / "init", seeds[0])
+    # 3. RL and SFT arms at matched compute
+    arms = []
+    for i, seed in enumerate(seeds):
+        suffix = "" if i == 0 else f"-seed{seed}"
+        rl_dir, sft_dir = out / f"rl{suffix}", out / f"sft{suffix}"
+        rl = stage(f"rl{suffix}", rl_dir, _stage_rl, spec, preset_obj, str(out / "init"), init["flops"], rl_dir, seed,
+                   spec.verify_iterations)
+        stage(f"sft{suffix}", sft_dir, _stage_sft, spec, preset_obj, init, str(out / "init"), rl, sft_dir, seed)
+        arms.append((seed, rl_dir, sft_dir))
+    ablation = []
+    for v in budgets[1:]:
+        path = out / f"rl-viter{v}"
+        stage(f"rl-viter{v}", path, _stage_rl, spec, preset_obj, str(out / "init"), init["flops"], path, seeds[0], v)
+        ablation.append((v, path))
+
+    # 4. Evaluation of every checkpoint
+    start = time.time()
+    evaluator = _Evaluator(spec, preset_obj, out / "eval")
+    main, per_seed = [], {}
+    if preset_obj.pretrained_from_scratch:
+        main += evaluator.evaluate("base", base_path, "base", 0, 0.0)
+    init_records = evaluator.evaluate("init", str(out / "init"), "init", 0, init["flops"] / 1e9)
+    main += init_records
+    for i, (seed, rl_dir, sft_dir) in enumerate(arms):
+        seed_records = list(init_records)
+        for method, path in (("rl", rl_dir), ("sft", sft_dir)):
+            info = stages[path.name]
+            for ckpt, c in sorted(info["checkpoints"].items(), key=lambda kv: kv[1]["step"]):
+                tv = spec.verify_iterations if method == "rl" else None
+                seed_records += evaluator.evaluate(f"{path.name}-{c['step']}", str(path / ckpt), method, c["step"],
+                                                   c["flops"] / 1e9, tv)
+        per_seed[seed] = seed_records
+        if i == 0:
+            main = main + seed_records[len(init_records):]
+    for v, path in ablation:
+        for ckpt, c in sorted(stages[path.name]["checkpoints"].items(), key=lambda kv: kv[1]["step"]):
+            main += evaluator.evaluate(f"{path.name}-{c['step']}", str(path / ckpt), "rl", c["step"],
+                                       c["flops"] / 1e9, v)
+    stages["eval"] = {"wall_s": time.time() - start}
+    logger.info("stage %-14s done in %6.1f s", "eval", stages["eval"]["wall_s"])
+
+    # 5. Results, table and figures
+    from sft_vs_rl.evaluation import ResultRecord, Results, save_results
+    from sft_vs_rl.study.report import write_report
+
+    metadata = {"task": task, "preset": preset if isinstance(preset, str) else "custom", "seeds": seeds,
+                "verify_iterations": spec.verify_iterations, "train_verify_iterations": budgets, "gflops_from": "start of Init (base pretraining not counted)",
+                "decoding": "greedy", "settings": _preset_dict(preset_obj),
+                "stages": {k: {kk: vv for kk, vv in v.items() if kk in ("wall_s", "steps", "gflops", "flops",
+                                                                         "n_params", "examples", "final_loss")}
+                           for k, v in stages.items()}}
+    if len(seeds) > 1:
+        metadata["seed_records"] = {str(s): recs for s, recs in per_seed.items()}
+    results = Results(records=[ResultRecord.from_dict(r) for r in main], metadata=metadata)
+    path = save_results(results, out / "results.json")
+    write_report(results, out)
+    return path
+
+
+def _preset_dict(preset: StudyPreset) -> dict[str, Any]:
+    import dataclasses
+
+    d = dataclasses.asdict(preset)
+    d.pop("task_overrides", None)
+    return d

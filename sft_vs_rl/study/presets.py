@@ -1,0 +1,167 @@
+"""Study presets: every size, step count and learning rate of a study, in one table (`STUDY_PRESETS`).
+
+* `smoke`: a pipeline check that finishes within minutes on 2 CPU cores (the README's first command). Small numbers;
+  expect near-zero success.
+* `tiny`: the CPU study (reference/tiny_feasibility.md §8): a 1.2 M-parameter Llama pretrained from scratch on the
+  rule-varied corpus, ≥ 300 evaluation episodes per split (binomial standard error ≤ 2.9 points).
+* `paper`: the paper's settings (reference/sftvsrl_spec.md §3.1-§3.3) for GPUs, on Llama-3.2-11B-Vision-Instruct
+  (loaded only when run; never in tests).
+
+Per-task values (the paper's V-IRL Init is 25 SFT steps, GeneralPoints' 400) sit in `task_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ANSWER_FORMATS", "STUDY_PRESETS", "StudyPreset", "resolve_study_preset"]
+
+ANSWER_FORMATS = ("paper", "steps")
+"""`"paper"`: the paper's JSON answer (cards → number → formula). `"steps"`: the same JSON with a `steps` field before
+the formula, an arithmetic scratchpad of the formula's intermediate results (`"10-4=6, 6*4=24"`)."""
+
+
+@dataclass(frozen=True)
+class StudyPreset:
+    """Sizes and schedules of one study preset. Step counts are optimizer steps; batch sizes are per process.
+
+    Args:
+        model (`str`): a `TINY_PRESETS` name (`"nano"`, `"tiny"`, `"small"`) built offline and pretrained from scratch
+            (stage 1), or a Hub id / local path used as the base as it is (the `paper` preset).
+        prompt_style (`str`): `"compact"` (tiny models) or `"paper"` (the original templates).
+        answer_format (`str`): see `ANSWER_FORMATS`.
+        vocab_size (`int`): BPE vocabulary of a tiny model's tokenizer (trained on the corpus).
+        tokenizer_texts (`int`): corpus texts the tokenizer is trained on.
+        corpus_size (`int`): examples of the rule-varied pretraining corpus.
+        corpus_retry_fraction (`float`): share of corpus examples that hold a failed try, the verifier's feedback and
+            the corrected answer (teaches the multi-turn format).
+        pretrain_steps, pretrain_batch_size, pretrain_lr, pretrain_warmup (`int`/`float`): base pretraining
+            (full-sequence loss, cosine to 10%).
+        init_steps, init_batch_size, init_lr (`int`/`float`): Init = SFT of the base on ID data.
+        sft_batch_size, sft_lr: the continued-SFT arm (its step count is set by compute matching).
+        sft_train_size (`int`): ID training episodes (SFT pairs) generated for Init and the SFT arm.
+        rl_updates (`int`): PPO updates of the RL arm; sets the compute budget of both arms.
+        rl_turns_per_update, rl_micro_batch, rl_epochs, rl_lr, rl_num_envs, rl_temperature: PPO settings
+            (`MultiTurnVerifierPPOConfig`).
+        max_new_tokens (`int`): longest answer, in rollouts and evaluation.
+        num_checkpoints (`int`): checkpoints per arm, at equal fractions of the RL budget (matched for SFT).
+        eval_episodes (`int`): episodes per evaluation split (ID, ID unseen hands, OOD).
+        eval_batch (`int`): environments stepping together in evaluation.
+        virl_num_milestones (`tuple[int, int]`): route length range of V-IRL episodes.
+        max_length (`int`): longest training sequence in tokens.
+        task_overrides (`dict[str, dict]`): per-task replacements of the fields above.
+    """
+
+    model: str
+    prompt_style: str = "compact"
+    answer_format: str = "paper"
+    vocab_size: int = 512
+    tokenizer_texts: int = 5000
+    corpus_size: int = 2000
+    corpus_retry_fraction: float = 0.2
+    pretrain_steps: int = 100
+    pretrain_batch_size: int = 32
+    pretrain_lr: float = 3e-3
+    pretrain_warmup: int = 10
+    init_steps: int = 20
+    init_batch_size: int = 32
+    init_lr: float = 5e-4
+    sft_batch_size: int = 32
+    sft_lr: float = 5e-4
+    sft_train_size: int = 2000
+    rl_updates: int = 4
+    rl_turns_per_update: int = 32
+    rl_micro_batch: int = 16
+    rl_epochs: int = 2
+    rl_lr: float = 1e-4
+    rl_num_envs: int = 16
+    rl_temperature: float = 1.0
+    max_new_tokens: int = 64
+    num_checkpoints: int = 2
+    eval_episodes: int = 32
+    eval_batch: int = 32
+    virl_num_milestones: tuple[int, int] = (2, 3)
+    max_length: int = 512
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def for_task(self, task: str) -> StudyPreset:
+        """The preset with `task_overrides[task]` applied."""
+        changes = dict(self.task_overrides.get(task, {}))
+        return dataclasses.replace(self, **changes) if changes else self
+
+    @property
+    def pretrained_from_scratch(self) -> bool:
+        from sft_vs_rl.models import TINY_PRESETS
+
+        return self.model in TINY_PRESETS
+
+
+STUDY_PRESETS: dict[str, StudyPreset] = {
+    # A pipeline check: every stage runs, on a 0.2 M model, in ~1-3 min on 2 quiet cores.
+    "smoke": StudyPreset(
+        model="nano", vocab_size=384, tokenizer_texts=2000, corpus_size=1500, pretrain_steps=60,
+        pretrain_batch_size=32, pretrain_lr=3e-3, pretrain_warmup=6, init_steps=10, init_batch_size=16,
+        sft_batch_size=16, sft_train_size=256, rl_updates=2, rl_turns_per_update=16, rl_micro_batch=16,
+        rl_epochs=1, rl_num_envs=16, max_new_tokens=56, num_checkpoints=2, eval_episodes=24, eval_batch=24,
+        max_length=384,
+        task_overrides={"virl-l": {"max_length": 640}, "virl-vl": {"max_length": 640}},
+    ),
+    # The CPU study (tiny_feasibility.md §8): 1.2 M Llama pretrained 1500 steps × 64, Init 100 steps, 300 episodes/split.
+    "tiny": StudyPreset(
+        model="tiny", vocab_size=512, tokenizer_texts=20000, corpus_size=96_000, pretrain_steps=1500,
+        pretrain_batch_size=64, pretrain_lr=2e-3, pretrain_warmup=100, init_steps=100, init_batch_size=64,
+        init_lr=5e-4, sft_batch_size=64, sft_lr=5e-4, sft_train_size=20_000, rl_updates=16, rl_turns_per_update=256,
+        rl_micro_batch=64, rl_epochs=2, rl_lr=1e-4, rl_num_envs=64, rl_temperature=1.0, max_new_tokens=64,
+        num_checkpoints=4, eval_episodes=300, eval_batch=150, max_length=512,
+        task_overrides={
+            "virl-l": {"corpus_size": 30_000, "pretrain_steps": 800, "init_steps": 40, "sft_train_size": 2000,
+                       "rl_turns_per_update": 128, "max_length": 1024, "max_new_tokens": 72},
+            "virl-vl": {"corpus_size": 30_000, "pretrain_steps": 800, "init_steps": 40, "sft_train_size": 2000,
+                        "rl_turns_per_update": 128, "max_length": 1024, "max_new_tokens": 72},
+        },
+    ),
+    # The paper (sftvsrl_spec.md §3.2-§3.3): Llama-3.2-11B-Vision, SFT batch 128 at lr 1e-6 (Init = step 400 for GP,
+    # 25 for V-IRL), PPO 256 turns/GPU × 8 GPUs, 4 epochs, T = 0.2, 512 new tokens, 234 GP / 48 V-IRL test episodes.
+    "paper": StudyPreset(
+        model="meta-llama/Llama-3.2-11B-Vision-Instruct", prompt_style="paper", corpus_size=0, pretrain_steps=0,
+        init_steps=400, init_batch_size=16, init_lr=1e-6, sft_batch_size=16, sft_lr=1e-6, sft_train_size=51_200,
+        rl_updates=20, rl_turns_per_update=256, rl_micro_batch=1, rl_epochs=4, rl_lr=1e-6, rl_num_envs=8,
+        rl_temperature=0.2, max_new_tokens=512, num_checkpoints=5, eval_episodes=234, eval_batch=16,
+        virl_num_milestones=(2, 8), max_length=4096,
+        task_overrides={
+            "gp-vl": {"init_lr": 5e-7, "sft_lr": 5e-7},
+            "virl-l": {"init_steps": 25, "sft_train_size": 3200, "rl_updates": 15, "eval_episodes": 48},
+            "virl-vl": {"init_steps": 25, "init_lr": 5e-7, "sft_lr": 5e-7, "sft_train_size": 3200, "rl_updates": 15,
+                        "rl_lr": 1e-7, "eval_episodes": 48},
+        },
+    ),
+}  # fmt: skip
+
+
+def resolve_study_preset(name: str | StudyPreset, task: str, **changes: Any) -> StudyPreset:
+    """The preset `name` for `task`, with `changes` (field → value) applied last.
+
+    >>> resolve_study_preset("tiny", "virl-l").init_steps
+    40
+    """
+    if isinstance(name, StudyPreset):
+        preset = name
+    elif name in STUDY_PRESETS:
+        preset = STUDY_PRESETS[name]
+    else:
+        close = difflib.get_close_matches(str(name), STUDY_PRESETS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown study preset {name!r}; valid presets are {list(STUDY_PRESETS)}.{hint}")
+    preset = preset.for_task(task)
+    fields = {f.name for f in dataclasses.fields(StudyPreset)}
+    unknown = [k for k in changes if k not in fields]
+    if unknown:
+        raise ValueError(f"Unknown StudyPreset field(s) {unknown}; valid fields are {sorted(fields)}.")
+    if changes:
+        preset = dataclasses.replace(preset, **changes)
+    if preset.answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format={preset.answer_format!r} must be one of {list(ANSWER_FORMATS)}.")
+    return preset

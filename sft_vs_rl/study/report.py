@@ -1,0 +1,170 @@
+"""`results.md` of a study: this run's version of the paper's Fig. 6 table, every checkpoint, and the figures."""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from sft_vs_rl.evaluation.results import (
+    METHOD_LABELS,
+    SPLIT_LABELS,
+    TASK_LABELS,
+    ResultRecord,
+    Results,
+    headline_metric,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PAPER_FIG6", "equal_compute_table", "write_report"]
+
+PAPER_FIG6: dict[str, dict[str, float]] = {
+    "gp-l": {"init": 11.5, "rl": 15.0, "sft": 3.4},
+    "gp-vl": {"init": 11.2, "rl": 14.2, "sft": 5.6},
+    "virl-l": {"init": 80.8, "rl": 91.8, "sft": 1.3},
+    "virl-vl": {"init": 35.7, "rl": 45.0, "sft": 2.5},
+}
+"""Paper Fig. 6 (OOD under the rule variant, equal compute; sftvsrl_spec.md §3.5), in percent."""
+
+
+def _pct(record: ResultRecord | None, metric: str) -> str:
+    if record is None or metric not in record.metrics:
+        return "–"
+    m = record.metrics[metric]
+    if m.value is None or math.isnan(m.value):
+        return "–"
+    err = f" ± {100 * m.stderr:.1f}" if m.stderr is not None else ""
+    return f"{100 * m.value:.1f}{err} (n={m.n})"
+
+
+def _main(results: Results, task: str, split: str, method: str) -> list[ResultRecord]:
+    budget = results.metadata.get("verify_iterations")
+    train_budget = budget if method == "rl" else None
+    return [r for r in results.select(task=task, split=split, method=method)
+            if r.train_verify_iterations in (None, train_budget)]
+
+
+def equal_compute_table(results: Results, task: str) -> tuple[str, dict[str, Any]]:
+    """Init, RL and SFT at equal compute (the last checkpoints of each arm whose compute is at most the smaller final
+    compute of the two), on every split: the study's version of the paper's Fig. 6 table."""
+    splits = [s for s in ("id", "ood-rule", "ood-visual") if results.select(task=task, split=s)]
+    rl_id, sft_id = _main(results, task, "id", "rl"), _main(results, task, "id", "sft")
+    if not rl_id or not sft_id:
+        return "(no RL or SFT checkpoints evaluated)\n", {}
+    limit = min(rl_id[-1].gflops, sft_id[-1].gflops) * (1 + 1e-9)
+    picked = {}
+    gp = task.startswith("gp")
+    rule = gp and any("rule_numbers" in r.metrics for r in results.records)
+    extra = (" | ID unseen hands success" if gp else "") + (" | OOD rule-reading (number field)" if rule else "")
+    lines = ["| method | step | GFLOPs | " + " | ".join(
+        f"{SPLIT_LABELS[s]} {headline_metric(task, s).replace('_', ' ')}" for s in splits) + extra + " |"]
+    lines.append("|" + "---|" * (3 + len(splits) + gp + rule))
+    for method in ("base", "init", "sft", "rl"):
+        by_split = {}
+        for s in splits:
+            recs = [r for r in _main(results, task, s, method) if r.gflops <= limit]
+            by_split[s] = recs[-1] if recs else None
+        first = by_split.get("id")
+        if first is None:
+            continue
+        picked[method] = by_split
+        row = f"| {METHOD_LABELS[method]} | {first.step} | {first.gflops:.4g} | " + " | ".join(
+            _pct(by_split[s], headline_metric(task, s)) for s in splits)
+        if gp:
+            row += f" | {_pct(first, 'unseen_success')}"
+        if rule:
+            row += f" | {_pct(by_split.get('ood-rule'), 'rule_numbers')}"
+        lines.append(row + " |")
+    return "\n".join(lines) + "\n", picked
+
+
+def _all_checkpoints(results: Results, task: str) -> str:
+    gp = task.startswith("gp")
+    head = "| method | train VIter | step | GFLOPs | split | success | first-try success | " + (
+        "unseen success |" if gp else "per-step accuracy |")
+    lines = [head, "|" + "---|" * 7]
+    order = {m: i for i, m in enumerate(("base", "init", "sft", "rl"))}
+    records = sorted(results.select(task=task), key=lambda r: (order[r.method], r.train_verify_iterations or 0,
+                                                                r.gflops, r.split))
+    for r in records:
+        row = (f"| {METHOD_LABELS[r.method]} | {r.train_verify_iterations or ''} | {r.step} | {r.gflops:.4g} | "
+               f"{r.split} | {_pct(r, 'success')} | {_pct(r, 'first_try_success')} | ")
+        row += f"{_pct(r, 'unseen_success')} |" if gp else f"{_pct(r, 'step_accuracy')} |"
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def _seed_table(results: Results, task: str) -> str:
+    seed_records = results.metadata.get("seed_records")
+    if not seed_records:
+        return ""
+    lines = ["| method | split | mean | spread (min–max) | seeds |", "|---|---|---|---|---|"]
+    for method in ("rl", "sft"):
+        for split in ("id", "ood-rule", "ood-visual"):
+            values = []
+            for recs in seed_records.values():
+                recs = [ResultRecord.from_dict(r) for r in recs if r["method"] == method and r["split"] == split]
+                if recs:
+                    last = max(recs, key=lambda r: r.step)
+                    metric = headline_metric(task, split)
+                    values.append(100 * last.metrics[metric].value)
+            if values:
+                lines.append(f"| {METHOD_LABELS[method]} (final) | {split} | {statistics.mean(values):.1f} | "
+                             f"{min(values):.1f}–{max(values):.1f} | {len(values)} |")
+    return "\n## Seeds\n\nFinal checkpoint of each arm, over seeds (headline metric, %):\n\n" + "\n".join(lines) + "\n"
+
+
+def _stage_table(results: Results) -> str:
+    stages = results.metadata.get("stages", {})
+    lines = ["| stage | wall time (s) | optimizer steps |", "|---|---|---|"]
+    for name, info in stages.items():
+        lines.append(f"| {name} | {info.get('wall_s', float('nan')):.0f} | {info.get('steps', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _paper_comparison(task: str, picked: dict[str, Any]) -> str:
+    paper = PAPER_FIG6.get(task)
+    if not paper or "ood-rule" not in picked.get("init", {}):
+        return ""
+    metric = headline_metric(task, "ood-rule")
+    ours = {}
+    for method in ("init", "rl", "sft"):
+        rec = picked.get(method, {}).get("ood-rule")
+        ours[method] = 100 * rec.metrics[metric].value if rec is not None else math.nan
+    lines = ["| OOD (rule) | Init | RL | SFT | RL − Init | SFT − Init |", "|---|---|---|---|---|---|",
+             f"| paper (Fig. 6) | {paper['init']:.1f} | {paper['rl']:.1f} | {paper['sft']:.1f} | "
+             f"{paper['rl'] - paper['init']:+.1f} | {paper['sft'] - paper['init']:+.1f} |",
+             f"| this run | {ours['init']:.1f} | {ours['rl']:.1f} | {ours['sft']:.1f} | "
+             f"{ours['rl'] - ours['init']:+.1f} | {ours['sft'] - ours['init']:+.1f} |"]
+    return "\n## Against the paper\n\n" + "\n".join(lines) + "\n"
+
+
+def write_report(results: Results, output_dir: str | Path, *, figures: bool = True) -> Path:
+    """Write `results.md` (and, with `figures=True`, `figures/*.png` from `sft_vs_rl.evaluation.plots`)."""
+    out = Path(output_dir)
+    task = results.metadata.get("task") or results.tasks()[0]
+    table, picked = equal_compute_table(results, task)
+    meta = results.metadata
+    text = [f"# {TASK_LABELS[task]} study ({meta.get('preset', '?')} preset)\n",
+            f"GFLOPs are counted from the {meta.get('gflops_from', 'start of Init')}; evaluation is "
+            f"{meta.get('decoding', 'greedy')} decoding with {meta.get('verify_iterations')} graded tries per "
+            "episode (per position for V-IRL); ± is the binomial standard error √(p(1−p)/n).\n",
+            "## Equal compute (the paper's Fig. 6 layout)\n", table, _paper_comparison(task, picked),
+            _seed_table(results, task), "\n## Every checkpoint\n", _all_checkpoints(results, task),
+            "\n## Stages\n", _stage_table(results)]
+    if figures:
+        try:
+            from sft_vs_rl.evaluation.plots import plot_all
+
+            files = plot_all(results, out / "figures", formats=("png",))
+            if files:
+                text.append("\n## Figures\n")
+                text += [f"![{f.stem}](figures/{f.name})\n" for f in files]
+        except (ImportError, ValueError, RuntimeError) as err:  # a plotting failure must not lose the results
+            logger.warning("Figures were not drawn: %s", err)
+    path = out / "results.md"
+    path.write_text("\n".join(text))
+    return path

@@ -1,0 +1,164 @@
+"""What each study task trains and evaluates on: the dataset configs, environments and episode specs.
+
+All data come from the library's packaged builders (`sft_vs_rl.load_dataset`) with the study's prompt style and
+held-out fraction, except the base's pretraining corpus (`sft_vs_rl.study.corpus`). Evaluation splits:
+
+| task | `id` | `id` unseen (GP) | `ood-rule` |
+|---|---|---|---|
+| GP-L | J/Q/K = 10, hands of the training pool, new deals | J/Q/K = 10, held-out value multisets | J/Q/K = 11/12/13, at least one face card |
+| V-IRL-L | training city, absolute actions, held-out routes | - | training city, relative actions, held-out routes |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sft_vs_rl.study.corpus import HELDOUT_FRACTION, gp_answer, gp_corpus, virl_corpus
+from sft_vs_rl.study.presets import StudyPreset
+
+__all__ = ["STUDY_TASKS", "TaskSpec", "task_spec"]
+
+STUDY_TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
+_DATA_SEED = 1000  # SFT pairs (Init and the SFT arm)
+_RL_SEED = 2000  # RL episodes
+_EVAL_SEED = 3000  # evaluation episodes
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One study task: its dataset, environment and defaults.
+
+    Args:
+        task (`str`): `"gp-l"`, `"gp-vl"`, `"virl-l"` or `"virl-vl"`.
+        repo_id (`str`): dataset of the library.
+        env_id (`str`): gymnasium id of the verifier environment.
+        kind (`str`): tiny model kind, `"llama"` (text) or `"mllama"` (vision).
+        verify_iterations (`int`): the paper's graded tries (5 for GP, 2 for V-IRL), in training and evaluation.
+    """
+
+    task: str
+    repo_id: str
+    env_id: str
+    kind: str
+    verify_iterations: int
+
+    @property
+    def is_gp(self) -> bool:
+        return self.task.startswith("gp")
+
+    @property
+    def visual(self) -> bool:
+        return self.task.endswith("-vl")
+
+    def config_kwargs(self, preset: StudyPreset, **extra: Any) -> dict[str, Any]:
+        kwargs = {"prompt_style": preset.prompt_style, "heldout_fraction": HELDOUT_FRACTION}
+        if not self.is_gp:
+            kwargs["num_milestones"] = tuple(preset.virl_num_milestones)
+        kwargs.update(extra)
+        return kwargs
+
+    # ------------------------------------------------------------------ data
+    def corpus(self, preset: StudyPreset, seed: int = 0) -> list[list[dict[str, Any]]]:
+        """The base's pretraining conversations (rule-varied; see `sft_vs_rl.study.corpus`)."""
+        if self.visual:
+            raise NotImplementedError(
+                f"Pretraining a tiny base for {self.task!r} needs an image corpus, which the study does not build yet; "
+                "run the text tasks (gp-l, virl-l), or the `paper` preset with a pretrained vision model."
+            )
+        if self.is_gp:
+            return gp_corpus(preset.corpus_size, seed, prompt_style=preset.prompt_style,
+                             answer_format=preset.answer_format, retry_fraction=preset.corpus_retry_fraction)
+        return virl_corpus(preset.corpus_size, seed, prompt_style=preset.prompt_style,
+                           num_milestones=tuple(preset.virl_num_milestones),
+                           retry_fraction=preset.corpus_retry_fraction)
+
+    def sft_dataset(self, preset: StudyPreset):
+        """ID prompt → optimal completion pairs (columns `prompt`, `completion`) for Init and the SFT arm."""
+        from sft_vs_rl import load_dataset
+
+        id_config = f"{self.task}-id"
+        if self.is_gp:
+            ds = load_dataset(self.repo_id, id_config, split="train",
+                              **self.config_kwargs(preset, train_size=preset.sft_train_size, seed=_DATA_SEED))
+            fmt = preset.answer_format
+            from sft_vs_rl.study.corpus import canonical_solution
+
+            def rewrite(row):
+                # The study's answer: canonical solution (a fixed function of the hand, like the corpus) in the
+                # chosen answer format; the builder's own row holds a random solution in the paper format.
+                formula = canonical_solution(row["numbers"], 24)
+                text = gp_answer(row["ranks"], row["numbers"], formula, 24, fmt)
+                return {"completion": [{"role": "assistant", "content": [{"type": "text", "text": text}]}]}
+
+            ds = ds.map(rewrite)
+        else:
+            routes = max(1, preset.sft_train_size // 8)  # ~8 rail positions per route at (2, 3) milestones
+            ds = load_dataset(self.repo_id, id_config, split="train",
+                              **self.config_kwargs(preset, train_size=routes, seed=_DATA_SEED))
+        keep = ["prompt", "completion"] + (["images"] if self.visual else [])
+        return ds.select_columns(keep)
+
+    def rl_dataset(self, preset: StudyPreset, num_rows: int, seed: int = 0):
+        """ID episodes (one row each) for the PPO arm."""
+        from sft_vs_rl import load_dataset
+
+        extra = {"train_size": num_rows, "seed": _RL_SEED + seed}
+        if not self.is_gp:
+            extra["train_rows"] = "episodes"
+        return load_dataset(self.repo_id, f"{self.task}-id", split="train", **self.config_kwargs(preset, **extra))
+
+    def env_kwargs(self, preset: StudyPreset, split: str = "id", verify_iterations: int | None = None) -> dict:
+        """Keyword arguments of the environment of `split` (`"id"` for training)."""
+        v = verify_iterations or self.verify_iterations
+        if self.is_gp:
+            return {"face_rule": "11-12-13" if split == "ood-rule" else "10", "visual": self.visual,
+                    "suit_colour": "red" if split == "ood-visual" else "black", "prompt_style": preset.prompt_style,
+                    "verify_iterations": v}
+        return {"action_space": "relative" if split == "ood-rule" else "absolute", "visual": self.visual,
+                "prompt_style": preset.prompt_style, "verify_iterations": v,
+                "num_milestones": tuple(preset.virl_num_milestones)}
+
+    def eval_splits(self) -> tuple[str, ...]:
+        """Evaluation sets: `id`, `id-unseen` (GP), `ood-rule`, `ood-visual` (VL)."""
+        splits = ["id"] + (["id-unseen"] if self.is_gp else []) + ["ood-rule"]
+        return tuple(splits + (["ood-visual"] if self.visual else []))
+
+    def eval_dataset(self, preset: StudyPreset, split: str, size: int):
+        """The evaluation episodes of `split` (rows with `seed`, `options`, `env_kwargs`)."""
+        from sft_vs_rl import load_dataset
+
+        p = self.task
+        if self.is_gp:
+            if split == "id":  # hands of the training pool (value multisets seen in training), new deals
+                return load_dataset(self.repo_id, f"{p}-id", split="train",
+                                    **self.config_kwargs(preset, train_size=size, seed=_EVAL_SEED))
+            if split == "id-unseen":  # held-out value multisets: never in any training stage
+                return load_dataset(self.repo_id, f"{p}-id", split="test",
+                                    **self.config_kwargs(preset, test_size=size, seed=_EVAL_SEED))
+            if split == "ood-rule":  # rule-B readings of training-pool hands (at least one J/Q/K)
+                return load_dataset(self.repo_id, f"{p}-ood-rule", split="train",
+                                    **self.config_kwargs(preset, has_train=True, train_size=size, seed=_EVAL_SEED))
+            return load_dataset(self.repo_id, f"{p}-ood-visual", split="test",
+                                **self.config_kwargs(preset, test_size=size, seed=_EVAL_SEED))
+        return load_dataset(self.repo_id, f"{p}-{split}", split="test",
+                            **self.config_kwargs(preset, test_size=size, seed=_EVAL_SEED))
+
+
+_SPECS = {
+    "gp-l": TaskSpec("gp-l", "sft_vs_rl/generalpoints", "sft_vs_rl/GeneralPoints-v0", "llama", 5),
+    "gp-vl": TaskSpec("gp-vl", "sft_vs_rl/generalpoints", "sft_vs_rl/GeneralPoints-v0", "mllama", 5),
+    "virl-l": TaskSpec("virl-l", "sft_vs_rl/virl", "sft_vs_rl/VIRL-v0", "llama", 2),
+    "virl-vl": TaskSpec("virl-vl", "sft_vs_rl/virl", "sft_vs_rl/VIRL-v0", "mllama", 2),
+}
+
+
+def task_spec(task: str) -> TaskSpec:
+    """The `TaskSpec` of `task`, or a `ValueError` naming the valid tasks."""
+    if task not in _SPECS:
+        import difflib
+
+        close = difflib.get_close_matches(str(task), _SPECS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown task {task!r}; valid tasks are {list(_SPECS)}.{hint}")
+    return _SPECS[task]

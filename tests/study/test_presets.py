@@ -1,0 +1,40 @@
+"""Study presets and task specs."""
+
+import pytest
+
+from sft_vs_rl.study import STUDY_PRESETS, resolve_study_preset, task_spec
+
+
+def test_every_preset_resolves_for_every_task():
+    for name in STUDY_PRESETS:
+        for task in ("gp-l", "gp-vl", "virl-l", "virl-vl"):
+            preset = resolve_study_preset(name, task)
+            assert preset.rl_turns_per_update >= preset.rl_micro_batch
+
+
+def test_task_overrides_and_changes():
+    assert resolve_study_preset("paper", "virl-l").init_steps == 25
+    assert resolve_study_preset("paper", "gp-l").init_steps == 400
+    assert resolve_study_preset("tiny", "gp-l", rl_updates=3).rl_updates == 3
+    assert resolve_study_preset("tiny", "gp-l").eval_episodes >= 300  # error bars below ±3 points
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: resolve_study_preset("tinny", "gp-l"), "Did you mean 'tiny'"),  # typo in the preset name
+        (lambda: resolve_study_preset("tiny", "gp-l", rl_update=3), "Unknown StudyPreset field"),  # bad field
+        (lambda: resolve_study_preset("tiny", "gp-l", answer_format="cot"), "answer_format"),  # closed choice
+        (lambda: task_spec("gp-x"), "valid tasks"),  # unknown task
+    ],
+)
+def test_errors_name_the_field(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_paper_preset_holds_the_paper_settings():
+    paper = resolve_study_preset("paper", "gp-l")
+    assert paper.model == "meta-llama/Llama-3.2-11B-Vision-Instruct" and not paper.pretrained_from_scratch
+    assert (paper.rl_lr, paper.rl_temperature, paper.rl_epochs, paper.max_new_tokens) == (1e-6, 0.2, 4, 512)
+    assert task_spec("virl-l").verify_iterations == 2 and task_spec("gp-l").verify_iterations == 5

@@ -1,0 +1,38 @@
+"""The smoke study end to end, as the README's first command runs it (slow: ~1-3 min on 2 cores)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sft_vs_rl.evaluation import load_results
+
+
+@pytest.mark.slow
+def test_smoke_study_end_to_end_and_resumes(tmp_path):
+    out = tmp_path / "smoke"
+    cmd = [sys.executable, "-m", "sft_vs_rl.cli", "study", "--task", "gp-l", "--preset", "smoke",
+           "--output-dir", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = load_results(out / "results.json")
+    assert {r.method for r in results.records} == {"base", "init", "sft", "rl"}
+    assert {r.split for r in results.records} == {"id", "ood-rule"}
+    id_records = results.select(split="id")
+    assert all("unseen_success" in r.metrics and r.metrics["success"].n == 24 for r in id_records)
+    # Matched compute: each SFT checkpoint was saved where its compute first reached an RL checkpoint's.
+    rl = [r.gflops for r in results.select(split="id", method="rl")]
+    sft = [r.gflops for r in results.select(split="id", method="sft")]
+    assert len(rl) == len(sft) == 2 and all(s >= r for s, r in zip(sft, rl))
+    init = results.select(split="id", method="init")[0].gflops
+    assert init > 0 and min(rl) > init
+    assert (out / "results.md").read_text().count("| RL |") >= 1
+    assert (out / "figures" / "gp-l_compute_curves.png").is_file()
+    assert json.loads((out / "rl" / "stage.json").read_text())["checkpoints"]
+
+    # Resumable: a second run finds every stage's output and only rewrites the results.
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("skipped") >= 4
+    assert load_results(out / "results.json").to_dict()["records"] == results.to_dict()["records"]
