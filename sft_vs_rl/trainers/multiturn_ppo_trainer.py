@@ -440,7 +440,8 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             Configuration.
         train_dataset ([`~datasets.Dataset`]):
             Episode states: each row gives `env.reset` its options (its `options` column, as the library's datasets
-            store it, or `reset_option_columns`) and optionally its seed (`seed_column`). The trainer never builds prompts: the environment does.
+            store it, or `reset_option_columns`) and optionally its seed (`seed_column`). The trainer never builds
+            prompts: the environment does.
         processing_class ([`~transformers.PreTrainedTokenizerBase`] or [`~transformers.ProcessorMixin`], *optional*):
             Tokenizer or processor (left padding). Loaded from the model if `None`.
         env_factory (`Callable[[], gymnasium.Env]`, *optional*):

@@ -257,13 +257,39 @@ def test_resume_loads_the_saved_value_head(tmp_path):
 def test_peft_lora_trains_adapters_and_value_head(tmp_path):
     from peft import LoraConfig
 
-    trainer = make_trainer(tmp_path, peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    # beta > 0: the KL reference is the same model with its adapters disabled
+    trainer = make_trainer(tmp_path, peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+                           beta=0.04)
     before = trainable_snapshot(trainer)
     assert any("lora_" in n for n in before) and any("value_head." in n for n in before)
     assert not any("embed_tokens" in n for n in before)
     trainer.train()
     changed = {n for n, p in trainer.model.named_parameters() if n in before and not torch.equal(before[n], p)}
     assert any("value_head." in n for n in changed) and any("lora_B" in n for n in changed)
+    kls = [e["ppo/kl"] for e in trainer.state.log_history if "ppo/kl" in e]
+    assert kls and kls[0] == pytest.approx(0.0, abs=1e-6)  # LoRA B starts at 0: policy == reference at first
+
+
+def test_env_id_path_and_missing_action_key_error(tmp_path):
+    from datasets import Dataset
+
+    from sft_vs_rl.models import build_tiny_model
+    from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
+
+    model, tok = build_tiny_model("llama", "nano")
+    base = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
+                env_id="sft_vs_rl/GeneralPoints-v0", env_kwargs={"prompt_style": "compact"}, num_envs=2)
+    rows = Dataset.from_dict({"ranks": [["A", "10", "K", "5"]] * 4})
+    with pytest.raises(ValueError, match="action_key"):  # thought weighting needs to know the answer field
+        MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base), processing_class=tok,
+                                    train_dataset=rows)
+    args = MultiTurnVerifierPPOConfig(**base, action_key="formula", reset_option_columns=["ranks"])
+    trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tok, train_dataset=rows)
+    assert len(trainer.rollout.slots) == 2 and trainer.action_key == "formula"
+    assert trainer._episode_specs([{"ranks": ["A", "2", "3", "4"], "seed": 3}]) == [
+        {"seed": 3, "options": {"ranks": ["A", "2", "3", "4"]}}]
+    with pytest.raises(ValueError, match="reset_option_columns"):
+        trainer._episode_specs([{"cards": []}])
 
 
 def test_non_finite_loss_names_the_step_and_quantity(tmp_path):
