@@ -10,7 +10,9 @@ either without knowing which it holds:
   `images` (the PIL images those items refer to, in order), `success`, `feedback` and `verify_iteration`;
 * a graded answer is judged by a pure verifier function that returns a `Verdict`;
 * after a failed try the conversation grows by the model's answer and a user turn
-  `You failed this trial because <feedback>` (`retry_turns`).
+  `You failed this trial because <feedback>` (`retry_turns`);
+* optionally, a class attribute `action_key` names the JSON field of the response that holds the graded answer
+  (`"formula"`, `"action"`); the PPO trainer weights the tokens before it by `thought_prob_coef`.
 
 The environment owns the conversation: a trainer never builds task prompts itself.
 """
