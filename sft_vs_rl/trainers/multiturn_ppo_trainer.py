@@ -659,8 +659,14 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         values = torch.zeros(len(self.rollout.slots), device=self.accelerator.device)
         pending = self.rollout.pending_states()
         size = max(self.args.per_device_train_batch_size, 1)
-        for start in range(0, len(pending), size):
+        num_chunks = -(-len(self.rollout.slots) // size)
+        for start in range(0, num_chunks * size, size):
             chunk = pending[start : start + size]
+            if not chunk:
+                # Sharded models (ZeRO-3, FSDP) need the same number of forwards on every rank: repeat a state.
+                if not (self.is_fsdp_enabled or self.is_deepspeed_enabled) or not pending:
+                    break
+                chunk = pending[:1]
             enc = encode_prompts(self.processing_class, [m for _, m, _ in chunk], [i for _, _, i in chunk])
             mb = {"prompt_ids": enc["input_ids"], "prompt_mask": enc["attention_mask"]}
             # One dummy completion token: the value reads the last prompt token only.
