@@ -142,6 +142,23 @@ def _paper_comparison(task: str, picked: dict[str, Any]) -> str:
     return "\n## Against the paper\n\n" + "\n".join(lines) + "\n"
 
 
+def _figures(results: Results, task: str, folder: Path) -> list[Path]:
+    """Every figure of `sft_vs_rl.evaluation.plots` the results support, as PNG; one that fails is logged and skipped
+    (a plotting failure must not lose the results)."""
+    from sft_vs_rl.evaluation import plots
+
+    files: list[Path] = []
+    for plot in (plots.plot_compute_curves, plots.plot_ood_bars, plots.plot_recognition_vs_success,
+                 plots.plot_verification_ablation):
+        try:
+            files += plot(results, task, folder, formats=("png",))
+        except plots.MissingDataError as err:
+            logger.info("Skipping %s: %s", plot.__name__, err)
+        except (ValueError, IndexError, RuntimeError) as err:
+            logger.warning("%s failed, figure skipped: %r", plot.__name__, err)
+    return files
+
+
 def write_report(results: Results, output_dir: str | Path, *, figures: bool = True) -> Path:
     """Write `results.md` (and, with `figures=True`, `figures/*.png` from `sft_vs_rl.evaluation.plots`)."""
     out = Path(output_dir)
@@ -156,15 +173,10 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
             _seed_table(results, task), "\n## Every checkpoint\n", _all_checkpoints(results, task),
             "\n## Stages\n", _stage_table(results)]
     if figures:
-        try:
-            from sft_vs_rl.evaluation.plots import plot_all
-
-            files = plot_all(results, out / "figures", formats=("png",))
-            if files:
-                text.append("\n## Figures\n")
-                text += [f"![{f.stem}](figures/{f.name})\n" for f in files]
-        except (ImportError, ValueError, RuntimeError) as err:  # a plotting failure must not lose the results
-            logger.warning("Figures were not drawn: %s", err)
+        files = _figures(results, task, out / "figures")
+        if files:
+            text.append("\n## Figures\n")
+            text += [f"![{f.stem}](figures/{f.name})\n" for f in files]
     path = out / "results.md"
     path.write_text("\n".join(text))
     return path
