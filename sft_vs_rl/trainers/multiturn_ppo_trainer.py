@@ -711,7 +711,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         transitions = result.transitions
 
         def gathered_mean(values: list[float]) -> float | None:
-            # NaN-padded gather of per-process lists of different lengths
+            # Mean over all processes of per-process lists of different lengths (sum and count reduced)
             t = torch.tensor([sum(values), float(len(values))], device=device)
             total = self.accelerator.reduce(t, reduction="sum")
             return (total[0] / total[1]).item() if total[1] > 0 else None

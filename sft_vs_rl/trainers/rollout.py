@@ -127,6 +127,7 @@ class RolloutResult:
 
 @dataclass
 class _Slot:
+    index: int
     env: Any
     episode: Episode | None = None
     messages: list[dict[str, Any]] | None = None
@@ -208,7 +209,7 @@ class MultiTurnRollout:
     def __init__(self, envs: Sequence[Any], processor, generation_config, seed: int = 0):
         if not envs:
             raise ValueError("`envs` is empty; pass at least one environment.")
-        self.slots = [_Slot(env=env) for env in envs]
+        self.slots = [_Slot(index=i, env=env) for i, env in enumerate(envs)]
         self.processor = processor
         self.tokenizer = tokenizer_of(processor)
         self.generation_config = generation_config
@@ -305,7 +306,7 @@ class MultiTurnRollout:
                 metrics = {k: v for k, v in info.items() if k not in _STATE_KEYS}
                 transitions.append(
                     Transition(
-                        slot=self.slots.index(slot), episode=episode.index, turn=episode.num_turns,
+                        slot=slot.index, episode=episode.index, turn=episode.num_turns,
                         prompt_ids=prompt, completion_ids=completion, response=response, reward=float(reward),
                         terminated=bool(terminated), truncated=bool(truncated), info=metrics, vision=vision,
                     )
