@@ -488,6 +488,15 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             raise TypeError(f"`args` must be a `MultiTurnVerifierPPOConfig`, got {type(args).__name__}.")
         if train_dataset is None:
             raise ValueError("`train_dataset` is required: its rows are the episodes (environment states) to play.")
+        rows_per_update = args.turns_per_update * max(args.world_size, 1)
+        if hasattr(train_dataset, "__len__") and len(train_dataset) < rows_per_update:
+            # GRPO's sampler drops an incomplete generation batch, so training would silently run zero steps.
+            raise ValueError(
+                f"`train_dataset` has {len(train_dataset)} rows but one PPO update takes {rows_per_update} "
+                f"(`per_device_train_batch_size` {args.per_device_train_batch_size} x `steps_per_generation` "
+                f"{args.steps_per_generation} x {max(args.world_size, 1)} processes). Use more episodes or lower "
+                "`per_device_train_batch_size` / `steps_per_generation`."
+            )
         if env_factory is None:
             if args.env_id is None:
                 raise ValueError(

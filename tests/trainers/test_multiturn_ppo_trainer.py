@@ -270,7 +270,7 @@ def test_peft_lora_trains_adapters_and_value_head(tmp_path):
     assert kls and kls[0] == pytest.approx(0.0, abs=1e-6)  # LoRA B starts at 0: policy == reference at first
 
 
-def test_env_id_path_and_missing_action_key_error(tmp_path):
+def test_env_id_path_takes_the_action_key_from_the_environment(tmp_path):
     from datasets import Dataset
 
     from sft_vs_rl.models import build_tiny_model
@@ -278,18 +278,38 @@ def test_env_id_path_and_missing_action_key_error(tmp_path):
 
     model, tok = build_tiny_model("llama", "nano")
     base = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
-                env_id="sft_vs_rl/GeneralPoints-v0", env_kwargs={"prompt_style": "compact"}, num_envs=2)
+                env_id="sft_vs_rl/GeneralPoints-v0", env_kwargs={"prompt_style": "compact"}, num_envs=2,
+                per_device_train_batch_size=2, steps_per_generation=2)
     rows = Dataset.from_dict({"ranks": [["A", "10", "K", "5"]] * 4})
-    with pytest.raises(ValueError, match="action_key"):  # thought weighting needs to know the answer field
-        MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base), processing_class=tok,
-                                    train_dataset=rows)
-    args = MultiTurnVerifierPPOConfig(**base, action_key="formula", reset_option_columns=["ranks"])
+    args = MultiTurnVerifierPPOConfig(**base, reset_option_columns=["ranks"])
     trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tok, train_dataset=rows)
-    assert len(trainer.rollout.slots) == 2 and trainer.action_key == "formula"
+    assert len(trainer.rollout.slots) == 2 and trainer.action_key == "formula"  # GeneralPointsEnv.action_key
     assert trainer._episode_specs([{"ranks": ["A", "2", "3", "4"], "seed": 3}]) == [
         {"seed": 3, "options": {"ranks": ["A", "2", "3", "4"]}}]
     with pytest.raises(ValueError, match="reset_option_columns"):
         trainer._episode_specs([{"cards": []}])
+
+
+def test_missing_action_key_and_too_few_rows_are_clear_errors(tmp_path):
+    from datasets import Dataset
+    from ppo_toy_env import TargetWordEnv
+
+    from sft_vs_rl.models import build_tiny_model
+    from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
+
+    # The toy environment without its `action_key`: nothing says which field of the answer is graded.
+    NoKeyEnv = type("NoKeyEnv", TargetWordEnv.__bases__,
+                    {k: v for k, v in vars(TargetWordEnv).items() if k not in ("action_key", "__dict__", "__weakref__")})
+    model, tok = build_tiny_model("llama", "nano")
+    base = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
+                num_envs=2, per_device_train_batch_size=2, steps_per_generation=2)
+    with pytest.raises(ValueError, match="action_key"):  # thought weighting needs to know the answer field
+        MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base), processing_class=tok,
+                                    train_dataset=Dataset.from_dict(TOY_ROWS), env_factory=NoKeyEnv)
+    with pytest.raises(ValueError, match="has 3 rows but one PPO update takes 4"):  # would silently train 0 steps
+        MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base), processing_class=tok,
+                                    train_dataset=Dataset.from_dict({"options": [{"target": "a"}] * 3}),
+                                    env_factory=TargetWordEnv)
 
 
 def test_non_finite_loss_names_the_step_and_quantity(tmp_path):

@@ -125,6 +125,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+    action_key = "formula"  # JSON field holding the graded answer (the PPO trainer's `thought_prob_coef` split)
 
     def __init__(
         self,

@@ -144,6 +144,7 @@ class VIRLEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    action_key = "action"  # JSON field holding the graded answer (the PPO trainer's `thought_prob_coef` split)
 
     def __init__(
         self,
