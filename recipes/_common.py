@@ -1,4 +1,4 @@
-"""Shared plumbing of the recipes: argument fields, model loading, dataset shaping and the Hub push.
+"""Shared plumbing of the recipes: argument fields, model loading, dataset shaping, Hub push, SFT and RL bodies.
 
 Recipe glue only (parsing of the `tiny:` model spec, the pre-flight Hub check, column selection); the task logic lives
 in the library (`sft_vs_rl.models`, `sft_vs_rl.data`, `sft_vs_rl.trainers`, `sft_vs_rl.evaluation`, `sft_vs_rl.hub`).
@@ -289,3 +289,111 @@ def card_context(script_args, model_args, method: str, training: dict[str, Any])
         "datasets": [f"{script_args.dataset_name}:{script_args.dataset_config}"],
         "training": training,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Recipe bodies (one per method; the task scripts only add their defaults)
+# ---------------------------------------------------------------------------------------------------------------------
+def run_sft(script_args, training_args, model_args) -> None:
+    """Body of `sft_gp.py` / `sft_virl.py`: `trl.SFTTrainer` on the dataset's optimal single-turn answers.
+
+    Saves the final model, processor and `trainer_state.json` (step and `flops/total`, the paper's `6·N·tokens`
+    counted on from `script_args.initial_flops`) to `output_dir`, then pushes if `--push_to_hub` asked for it.
+    """
+    from trl import SFTTrainer, get_peft_config
+
+    from sft_vs_rl.evaluation import SFTComputeCallback
+
+    push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
+
+    # Model
+    model, processor = load_model_and_processor(model_args, seed=training_args.seed)
+
+    # Dataset
+    train_dataset = sft_columns(load_task_dataset(script_args, script_args.dataset_train_split))
+    if "messages" in train_dataset.column_names:
+        training_args.assistant_only_loss = True  # vision rows are conversations: train the answer only
+
+    # Training
+    # The paper's SFT compute, 6·N·tokens, counted from the non-padding tokens the Trainer sees (`flops/total`)
+    training_args.include_num_input_tokens_seen = "non_padding"
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        peft_config=get_peft_config(model_args),
+        callbacks=[SFTComputeCallback(initial_flops=script_args.initial_flops)],
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    _save(trainer, processor, training_args, "SFT checkpoint")
+
+    if push is not None and trainer.accelerator.is_main_process:
+        keys = (
+            "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
+            "lr_scheduler_type", "warmup_steps",
+        )
+        _push(trainer, push, script_args, training_args, model_args, "sft", keys)
+    trainer.accelerator.wait_for_everyone()
+
+
+def run_rl(script_args, training_args, model_args, *, env_id: str, action_key: str) -> None:
+    """Body of `rl_gp.py` / `rl_virl.py`: multi-turn verifier PPO on the dataset's training episodes.
+
+    The episodes are replayed in `env_id` (unless `training_args.env_id` names another) with the dataset's own
+    environment kwargs (its `env_kwargs` column) updated by `training_args.env_kwargs`; `action_key` is the graded
+    answer field unless `training_args.action_key` is set. Saves the policy, value head and processor to `output_dir`,
+    then pushes if `--push_to_hub` asked for it.
+    """
+    from trl import get_peft_config
+
+    from sft_vs_rl import MultiTurnVerifierPPOTrainer
+
+    push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
+
+    # Model
+    model, processor = load_model_and_processor(model_args, seed=training_args.seed)
+
+    # Dataset: the ID training episodes, replayed in the environment
+    train_dataset = load_task_dataset(script_args, script_args.dataset_train_split)
+    check_enough_episodes(train_dataset, training_args)
+    training_args.env_id = training_args.env_id or env_id
+    training_args.env_kwargs = dataset_env_kwargs(train_dataset, training_args.env_kwargs)
+    training_args.action_key = training_args.action_key or action_key
+
+    # Training
+    trainer = MultiTurnVerifierPPOTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        reset_options_fn=reset_options,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.accelerator.print(f"Environment {training_args.env_id} with {training_args.env_kwargs}")
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    _save(trainer, processor, training_args, "RL checkpoint (policy + value head)")
+
+    if push is not None and trainer.accelerator.is_main_process:
+        keys = ("learning_rate", "num_ppo_epochs", "gamma", "gae_lambda", "clip_coef", "vf_coef", "temperature",
+                "num_envs")
+        extra = {"verify_iterations": training_args.env_kwargs.get("verify_iterations")}
+        _push(trainer, push, script_args, training_args, model_args, "rl", keys, extra)
+    trainer.accelerator.wait_for_everyone()
+
+
+def _save(trainer, processor, training_args, what: str) -> None:
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()  # trainer_state.json: the model card reads the step and `flops/total` from it
+    if trainer.accelerator.is_main_process:
+        processor.save_pretrained(training_args.output_dir)
+    trainer.accelerator.print(f"Saved the {what} to {training_args.output_dir}")
+
+
+def _push(trainer, push: PushPlan, script_args, training_args, model_args, method: str, keys: tuple[str, ...],
+          extra: dict[str, Any] | None = None) -> None:
+    values = training_args.to_dict()  # JSON-ready (enums as their values)
+    training = {k: values[k] for k in keys} | (extra or {})
+    result = push_checkpoint(push, training_args.output_dir, card_context(script_args, model_args, method, training))
+    where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
+    trainer.accelerator.print(f"{len(result.paths)} files for {result.repo_id}; {where}")

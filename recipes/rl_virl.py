@@ -49,61 +49,9 @@ ACTION_KEY = "action"  # the graded field of the paper's ResponseVIRL; the token
 
 
 def main(script_args, training_args, model_args):
-    from _common import (
-        card_context,
-        check_enough_episodes,
-        dataset_env_kwargs,
-        load_model_and_processor,
-        load_task_dataset,
-        plan_push,
-        push_checkpoint,
-        reset_options,
-    )
-    from trl import get_peft_config
+    from _common import run_rl
 
-    from sft_vs_rl import MultiTurnVerifierPPOTrainer
-
-    push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
-
-    # Model
-    model, processor = load_model_and_processor(model_args, seed=training_args.seed)
-
-    # Dataset: the ID training episodes, replayed in the environment
-    train_dataset = load_task_dataset(script_args, script_args.dataset_train_split)
-    check_enough_episodes(train_dataset, training_args)
-    training_args.env_id = training_args.env_id or ENV_ID
-    training_args.env_kwargs = dataset_env_kwargs(train_dataset, training_args.env_kwargs)
-    training_args.action_key = training_args.action_key or ACTION_KEY
-
-    # Training
-    trainer = MultiTurnVerifierPPOTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        processing_class=processor,
-        reset_options_fn=reset_options,
-        peft_config=get_peft_config(model_args),
-    )
-    trainer.accelerator.print(f"Environment {training_args.env_id} with {training_args.env_kwargs}")
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()  # trainer_state.json: the model card reads the step and `flops/total` from it
-    if trainer.accelerator.is_main_process:
-        processor.save_pretrained(training_args.output_dir)
-    trainer.accelerator.print(f"Saved the RL checkpoint (policy + value head) to {training_args.output_dir}")
-
-    if push is not None and trainer.accelerator.is_main_process:
-        values = training_args.to_dict()  # JSON-ready (enums as their values)
-        keys = (
-            "learning_rate", "num_ppo_epochs", "gamma", "gae_lambda",
-            "clip_coef", "vf_coef", "temperature", "num_envs",
-        )
-        training = {k: values[k] for k in keys}
-        training["verify_iterations"] = training_args.env_kwargs.get("verify_iterations")
-        result = push_checkpoint(push, training_args.output_dir, card_context(script_args, model_args, "rl", training))
-        where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
-        trainer.accelerator.print(f"{len(result.paths)} files for {result.repo_id}; {where}")
-    trainer.accelerator.wait_for_everyone()
+    run_rl(script_args, training_args, model_args, env_id=ENV_ID, action_key=ACTION_KEY)  # see `_common.run_rl`
 
 
 def make_parser():

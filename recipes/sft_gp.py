@@ -44,58 +44,9 @@ class GeneralPointsSFTScriptArguments(RecipeScriptArguments):
 
 
 def main(script_args, training_args, model_args):
-    from _common import (
-        card_context,
-        load_model_and_processor,
-        load_task_dataset,
-        plan_push,
-        push_checkpoint,
-        sft_columns,
-    )
-    from trl import SFTTrainer, get_peft_config
+    from _common import run_sft
 
-    from sft_vs_rl.evaluation import SFTComputeCallback
-
-    push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
-
-    # Model
-    model, processor = load_model_and_processor(model_args, seed=training_args.seed)
-
-    # Dataset
-    train_dataset = sft_columns(load_task_dataset(script_args, script_args.dataset_train_split))
-    if "messages" in train_dataset.column_names:
-        training_args.assistant_only_loss = True  # vision rows are conversations: train the answer only
-
-    # Training
-    # The paper's SFT compute, 6·N·tokens, counted from the non-padding tokens the Trainer sees (`flops/total`)
-    training_args.include_num_input_tokens_seen = "non_padding"
-    trainer = SFTTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        processing_class=processor,
-        peft_config=get_peft_config(model_args),
-        callbacks=[SFTComputeCallback(initial_flops=script_args.initial_flops)],
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()  # trainer_state.json: the model card reads the step and `flops/total` from it
-    if trainer.accelerator.is_main_process:
-        processor.save_pretrained(training_args.output_dir)
-    trainer.accelerator.print(f"Saved the SFT checkpoint to {training_args.output_dir}")
-
-    if push is not None and trainer.accelerator.is_main_process:
-        values = training_args.to_dict()  # JSON-ready (enums as their values)
-        keys = (
-            "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
-            "lr_scheduler_type", "warmup_steps",
-        )
-        training = {k: values[k] for k in keys}
-        result = push_checkpoint(push, training_args.output_dir,
-                                 card_context(script_args, model_args, "sft", training))
-        where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
-        trainer.accelerator.print(f"{len(result.paths)} files for {result.repo_id}; {where}")
-    trainer.accelerator.wait_for_everyone()
+    run_sft(script_args, training_args, model_args)  # Model / Dataset / Training: see `_common.run_sft`
 
 
 def make_parser():
