@@ -1,12 +1,12 @@
 """Text the tiny tokenizer is trained on: the library's own task text.
 
-The default corpus gathers the module-level strings (and string-valued dicts) of whichever environment prompt modules
-import (`sft_vs_rl.envs.generalpoints.prompts`, `sft_vs_rl.envs.virl.prompts`), format fields removed, and always
-adds built-in representative text: the paper's GeneralPoints and V-IRL prompt templates verbatim
-(reference/sftvsrl_spec.md §1.4, §2.5) filled with seeded random hands, formulas, instructions and observation
+The default corpus gathers the module-level strings (and string-valued dicts) of the environment prompt modules
+(`sft_vs_rl.envs.generalpoints.prompts`, `sft_vs_rl.envs.virl.prompts`), format fields removed, and adds
+representative text: the paper's GeneralPoints and V-IRL prompt templates (taken from those modules;
+reference/sftvsrl_spec.md §1.4, §2.5) filled with seeded random hands, formulas, instructions and observation
 histories, the JSON answer formats, a compact prompt style, and the verifiers' feedback messages. The tokenizer is
 byte-level, so text outside the corpus still encodes; the corpus only decides which strings get short encodings
-(so vocabularies built before and after an environment module lands differ, each deterministic).
+(so any change to this text, or to those modules' strings, changes the tiny vocabulary; each is deterministic).
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ import random
 import string
 from collections.abc import Iterable
 from functools import cache
+
+from sft_vs_rl.envs.generalpoints import cards as gp_cards
+from sft_vs_rl.envs.generalpoints import prompts as gp_prompts
+from sft_vs_rl.envs.verifier_env import FAILURE_PREFIX
+from sft_vs_rl.envs.virl import prompts as virl_prompts
+from sft_vs_rl.envs.virl import verifier as virl_verifier
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +39,8 @@ V-IRL only: its prompts carry generated landmark names (V-IRL-L paper prompts: 4
 them). GeneralPoints prompts are fully covered by the templates (same token counts), and dealing a hand runs the
 solver (~20 ms), so GP episodes are left out."""
 
-RANKS = ("A", "2", "3", "4", "5", "6", "7", "8", "9", "10", "J", "Q", "K")
-FACE_CARD_MSGS = (
-    "'J', 'Q', and 'K' count as '10'.",
-    "'J', 'Q', and 'K' count as '11', '12', and '13' respectively.",
-)
+RANKS = gp_cards.RANKS
+FACE_CARD_MSGS = tuple(gp_cards.FACE_RULES.values())  # face rule "10", then "11-12-13"
 ABSOLUTE_DIRECTIONS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
 RELATIVE_DIRECTIONS = ("left", "right", "slightly left", "slightly right")
 LANDMARK_RELATIONS = ("left", "right", "left front", "right front", "left behind", "right behind")
@@ -48,43 +51,12 @@ LANDMARKS = (
     "Riverside Museum", "St. Mary's Church", "Green Pharmacy", "Union Bank", "Sunrise Gym",
 )
 
-# Verbatim `Q_GeneralPoint_EQN_L` (reference/sftvsrl_spec.md §1.4), placeholders in braces.
-GP_L_TEMPLATE = """
-[Task Description]
-You are an expert 24 points card game player. You will receive a set of 4 cards.
-Note that {face_card_msg}, and each card must be used once.
-Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
+# The environment's paper templates (`Q_GeneralPoint_EQN_L` / `_VL`, reference/sftvsrl_spec.md §1.4), with the title's
+# target fixed at 24 as the corpus always had it: the tiny tokenizer's vocabulary (and the studies built on it) depend
+# on this exact text.
+GP_L_TEMPLATE = gp_prompts._GP_L.replace("expert {target_number} points", "expert 24 points")
+GP_VL_TEMPLATE = gp_prompts._GP_VL.replace("expert {target_number} points", "expert 24 points")
 
-[Input]
-Cards: {cards}
-
-[Output]
-{{
-  "cards": [x, y, z, w], where {face_card_msg},
-  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
-  "formula": 'an equation that equals {target_number}',
-}}
-
-"""
-
-# `Q_GeneralPoint_EQN_VL`: the image replaces the [Input] block.
-GP_VL_TEMPLATE = """
-[Task Description]
-You are an expert 24 points card game player. You are observing these four cards in the image.
-Note that {face_card_msg}, and each card must be used once.
-Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
-
-[Output]
-Your response should be a valid json file in the following format:
-{{
-  "cards": [x, y, z, w], where {face_card_msg},
-  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
-  "formula": 'an equation that equals {target_number}',
-}}
-
-"""
-
-GP_RESPONSE = '\n{{\n  "cards": {cards},\n  "number": {numbers},\n  "formula": "{formula}={target}",\n}}'
 GP_COMPACT_PROMPT = "Rule: J,Q,K={rule}. Target: {target}. Cards: [{cards}]"
 GP_COMPACT_RESPONSE = '{{"cards": [{cards}], "number": [{numbers}], "formula": "{formula}={target}"}}'
 
@@ -104,30 +76,9 @@ GP_FEEDBACK = (
     "step_limit_reached",
 )
 
-# Verbatim `Q_VIRL_L` (reference/sftvsrl_spec.md §2.5); the trailing space after "executed." (\u0020) is in the source.
-VIRL_L_TEMPLATE = """
-[Task Description]
-You are an expert in navigation. You will receive a sequence of instructions to follow. You
-are also provided with your observation and action history in text. Your goal is to first analyze the instruction and identify the next sentence to be executed.\u0020
-Then, you need to provide the action to be taken based on the current observation and instruction.
-
-[Instruction]
-{instruction}
-
-[Action space]
-{action_space}
-
-[Observations and actions sequence]
-{obs_act_seq}
-
-[Output]
-{{
-  "current observation": latest observation from the observation sequence,
-  "current instruction": analyze the full instruction and identify the sentence to be executed,
-  "action": the action to be taken chosen from the action space,
-}}
-"""
-
+VIRL_L_TEMPLATE = virl_prompts.Q_VIRL_L  # verbatim `Q_VIRL_L` (reference/sftvsrl_spec.md §2.5)
+# Kept here, not imported: the environment's `Q_VIRL_VL` puts [Observation format] before [Action space], this text
+# after [Observations and actions sequence]; the tiny tokenizer's vocabulary depends on this exact text.
 VIRL_VL_TEMPLATE = """
 [Task Description]
 You are an expert in navigation. You will receive a sequence of instructions to follow while observing your surrounding stree tviews. You
@@ -157,29 +108,12 @@ You need to identify if any of the landmarks in the instruction are visible in t
 }}
 """
 
-VIRL_ACTION_SPACE = (
-    '"forward()": indicates moving forward one step\n'
-    '"turn_direction(x)": indicates adjust the ego agent direction towards x direction. x could be any following '
-    "{choices}\n"
-    '"stop()": indicates the navigation is finished.'
-)
-VIRL_RESPONSE = (
-    '{{\n  "current observation": "{observation}",\n  "current instruction": "{instruction}",\n'
-    '  "action": "{action}",\n}}'
-)
-VIRL_RETRY_FORMAT = (
-    "Please avoid this {what} and try again in the same format:\n[Output]\n{{{{\n"
-    '  "current observation": latest observation from the streetview grid,\n'
-    '  "current instruction": analyze the full instruction and identify the sentence to be executed,\n'
-    '  "action": the action to be taken chosen from the action space,\n}}}}.'
-)
 VIRL_FEEDBACK = (
-    "Correct action.",
-    "you make incorrect action. " + VIRL_RETRY_FORMAT.format(what="action"),
-    "you are not at any intersection. " + VIRL_RETRY_FORMAT.format(what="observation"),
-    "Exceed maximum verify steps",
+    virl_verifier.CORRECT_ACTION,
+    virl_verifier.INCORRECT_ACTION,
+    virl_verifier.NOT_AT_INTERSECTION,
+    virl_verifier.EXCEED_MAX_VERIFY,
 )
-FAILURE_PREFIX = "You failed this trial because "
 # The chat template's system turn of every text-only prompt (Llama-3.2-Vision writes it only when there is no image).
 SYSTEM_HEADER = "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
 
@@ -208,7 +142,7 @@ def _gp_texts(rng: random.Random, num_examples: int) -> list[str]:
         header = SYSTEM_HEADER if template is GP_L_TEMPLATE else ""
         prompt = template.format(face_card_msg=FACE_CARD_MSGS[face_rule], target_number=target, cards=ranks)
         texts.append(header + prompt)
-        texts.append(GP_RESPONSE.format(cards=ranks, numbers=numbers, formula=formula, target=target))
+        texts.append(gp_prompts.format_response(ranks, numbers, f"{formula}={target}"))
         plain = ", ".join(ranks)
         rule = "10" if face_rule == 0 else "11,12,13"
         texts.append(SYSTEM_HEADER + GP_COMPACT_PROMPT.format(rule=rule, target=target, cards=plain))
@@ -243,8 +177,7 @@ def _virl_texts(rng: random.Random, num_examples: int) -> list[str]:
                 sentences.append("Move forward until you reach next intersection.")
         instruction = "".join(f"{n}. {s}\n" for n, s in enumerate(sentences, start=1))
         choices = RELATIVE_DIRECTIONS if relative else ABSOLUTE_DIRECTIONS
-        words = "" if relative else "8 directions "
-        action_space = VIRL_ACTION_SPACE.format(choices=f"{words}{list(choices)}")
+        action_space = virl_prompts.action_space_text("relative" if relative else "absolute")
         history, actions = [], []
         for step in range(1, rng.randint(2, 8)):
             roll = rng.random()
@@ -266,7 +199,8 @@ def _virl_texts(rng: random.Random, num_examples: int) -> list[str]:
         header = "" if visual else SYSTEM_HEADER
         texts.append(header + template.format(instruction=instruction, action_space=action_space, obs_act_seq=obs_act_seq))
         obs, action = actions[-1]
-        texts.append(VIRL_RESPONSE.format(observation=obs, instruction=rng.choice(sentences), action=action))
+        # The paper's `ResponseVIRL` without its leading and trailing newline
+        texts.append(virl_prompts.format_response(obs, rng.choice(sentences), action).strip("\n"))
         if rng.random() < 0.5:
             texts.append(FAILURE_PREFIX + rng.choice(VIRL_FEEDBACK))
     return texts
