@@ -13,25 +13,26 @@ the others (rejection sampling on the environment's own `deal_hand`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import datasets
 import numpy as np
 
+from datasets_builders._common import (
+    MESSAGES,
+    check_sizes,
+    dataset_info,
+    in_heldout_pool,
+    provenance,
+    row_rng,
+    split_sizes,
+)
+from datasets_builders._common import VERSION as _VERSION
 from sft_vs_rl.envs.generalpoints import DEFAULT_CANVAS_SIZE, GeneralPointsEnv, format_response, solve
 from sft_vs_rl.envs.generalpoints.cards import card_values, deal_hand
+from sft_vs_rl.envs.verifier_env import assistant_turn
 
-_VERSION = datasets.Version("1.0.0")
-_SPLIT_CODES = {"train": 0, "test": 1}
 _MAX_DEAL_ATTEMPTS = 10_000
-
-_MESSAGES = datasets.List(
-    {
-        "role": datasets.Value("string"),
-        "content": datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")}),
-    }
-)
 
 
 def is_heldout_hand(ranks: list[str], heldout_fraction: float) -> bool:
@@ -44,8 +45,7 @@ def is_heldout_hand(ranks: list[str], heldout_fraction: float) -> bool:
     True
     """
     key = ",".join(str(v) for v in sorted(card_values(ranks, "10")))
-    u = int.from_bytes(hashlib.sha256(f"generalpoints-heldout-v1:{key}".encode()).digest()[:8], "big") / 2**64
-    return u < heldout_fraction
+    return in_heldout_pool("generalpoints-heldout-v1", key, heldout_fraction)
 
 
 @dataclass
@@ -85,12 +85,7 @@ class GeneralPointsConfig(datasets.BuilderConfig):
 
     def validate(self) -> None:
         """Reject bad values; `datasets` sets overrides after construction, so builders call this before generating."""
-        for field in ("train_size", "test_size"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{field}={value!r} must be an int ≥ 0 (a number of episodes), e.g. {field}=300")
-        if not 0.0 < self.heldout_fraction < 1.0:
-            raise ValueError(f"heldout_fraction={self.heldout_fraction!r} must lie strictly between 0 and 1")
+        check_sizes(self, unit="episodes", example=300)
 
 
 class GeneralPoints(datasets.GeneratorBasedBuilder):
@@ -127,8 +122,8 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
 
     def _info(self) -> datasets.DatasetInfo:
         features = {
-            "prompt": _MESSAGES,
-            "completion": _MESSAGES,
+            "prompt": MESSAGES,
+            "completion": MESSAGES,
             "env_kwargs": {
                 "face_rule": datasets.Value("string"),
                 "visual": datasets.Value("bool"),
@@ -147,28 +142,16 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
             "ranks": datasets.List(datasets.Value("string")),
             "numbers": datasets.List(datasets.Value("int32")),
             "solution": datasets.Value("string"),
-            "config_name": datasets.Value("string"),
-            "config_seed": datasets.Value("int64"),
-            "split": datasets.Value("string"),
-            "index": datasets.Value("int64"),
         }
-        if self.config.visual:
-            features["images"] = datasets.List(datasets.Image())
-        return datasets.DatasetInfo(
-            description=self.config.description or "",
-            features=datasets.Features(features),
-            homepage="https://huggingface.co/papers/2501.17161",
-            license="apache-2.0",
-        )
+        return dataset_info(self.config, features)  # + provenance columns (+ `images` for GP-VL)
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         self.config.validate()
-        sizes = {"train": self.config.train_size if self.config.has_train else 0, "test": self.config.test_size}
-        splits = [s for s in ("train", "test") if sizes[s] > 0]  # an empty split is left out
-        if not splits:
-            raise ValueError(f"config {self.config.name!r} has no rows: set test_size (and train_size) above 0")
         # A list of row indices: `datasets` shards it across `num_proc` workers, and rows depend only on their index.
-        return [datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "indices": list(range(sizes[s]))}) for s in splits]
+        return [
+            datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "indices": list(range(n))})
+            for s, n in split_sizes(self.config).items()
+        ]
 
     def _generate_examples(self, split: str, indices: list[int]):
         cfg = self.config
@@ -184,7 +167,7 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
         }
         env = GeneralPointsEnv(**env_kwargs)
         for index in indices:
-            rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, _SPLIT_CODES[split], index]))
+            rng = row_rng(cfg.seed, split, index)
             ranks, suits = self._deal(rng, heldout=split == "test")
             seed = int(rng.integers(2**31))
             options = {"ranks": ranks, "suits": suits}
@@ -194,17 +177,14 @@ class GeneralPoints(datasets.GeneratorBasedBuilder):
             answer = format_response(info["ranks"], info["numbers"], f"{solution}={cfg.target}")
             row = {
                 "prompt": info["messages"],
-                "completion": [{"role": "assistant", "content": [{"type": "text", "text": answer}]}],
+                "completion": [assistant_turn(answer)],
                 "env_kwargs": env_kwargs,
                 "seed": seed,
                 "options": options,
                 "ranks": list(info["ranks"]),
                 "numbers": list(info["numbers"]),
                 "solution": solution,
-                "config_name": cfg.name,
-                "config_seed": cfg.seed,
-                "split": split,
-                "index": index,
+                **provenance(cfg, split, index),
             }
             if cfg.visual:
                 row["images"] = list(info["images"])

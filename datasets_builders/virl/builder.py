@@ -14,27 +14,29 @@ about `heldout_fraction` of all routes in the held-out pool that only test split
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
 import datasets
 import numpy as np
 
+from datasets_builders._common import (
+    MESSAGES,
+    check_sizes,
+    dataset_info,
+    in_heldout_pool,
+    provenance,
+    row_rng,
+    split_sizes,
+)
+from datasets_builders._common import VERSION as _VERSION
+from sft_vs_rl.envs.verifier_env import assistant_turn
 from sft_vs_rl.envs.virl import CITY_PRESETS, TRAIN_CITY, VIRLEnv, generate_city, route_for_index
 
-_VERSION = datasets.Version("1.0.0")
-_SPLIT_CODES = {"train": 0, "test": 1}
 _MAX_ROUTE_ATTEMPTS = 10_000
 _ROW_CHOICES = ("steps", "episodes")
 _UNSEEN_CITIES = tuple(name for name in CITY_PRESETS if name != TRAIN_CITY)
 
-_MESSAGES = datasets.List(
-    {
-        "role": datasets.Value("string"),
-        "content": datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")}),
-    }
-)
 _ROUTE = {
     "start": datasets.List(datasets.Value("float64")),
     "milestones": datasets.List(
@@ -67,8 +69,7 @@ def is_heldout_route(route: dict, heldout_fraction: float) -> bool:
     config is a training route of any config.
     """
     key = json.dumps([route["city"], route["start"], [m["xy"] for m in route["milestones"]]], sort_keys=True)
-    u = int.from_bytes(hashlib.sha256(f"virl-heldout-v1:{key}".encode()).digest()[:8], "big") / 2**64
-    return u < heldout_fraction
+    return in_heldout_pool("virl-heldout-v1", key, heldout_fraction)
 
 
 @dataclass
@@ -118,12 +119,7 @@ class VIRLConfig(datasets.BuilderConfig):
         for name in ("train_rows", "test_rows"):
             if getattr(self, name) not in _ROW_CHOICES:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be one of {list(_ROW_CHOICES)}")
-        for name in ("train_size", "test_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}={value!r} must be an int ≥ 0 (a number of routes), e.g. {name}=100")
-        if not 0.0 < self.heldout_fraction < 1.0:
-            raise ValueError(f"heldout_fraction={self.heldout_fraction!r} must lie strictly between 0 and 1")
+        check_sizes(self, unit="routes", example=100)
 
 
 def _config(name: str, description: str, **kwargs) -> VIRLConfig:
@@ -153,8 +149,8 @@ class VIRL(datasets.GeneratorBasedBuilder):
 
     def _info(self) -> datasets.DatasetInfo:
         features = {
-            "prompt": _MESSAGES,
-            "completion": _MESSAGES,
+            "prompt": MESSAGES,
+            "completion": MESSAGES,
             "env_kwargs": {
                 "city": datasets.Value("string"),
                 "action_space": datasets.Value("string"),
@@ -175,32 +171,17 @@ class VIRL(datasets.GeneratorBasedBuilder):
             "oracle_observation": datasets.Value("string"),
             "landmark": datasets.Value("string"),
             "instruction": datasets.Value("string"),
-            "config_name": datasets.Value("string"),
-            "config_seed": datasets.Value("int64"),
-            "split": datasets.Value("string"),
-            "index": datasets.Value("int64"),
         }
-        if self.config.visual:
-            features["images"] = datasets.List(datasets.Image())
-        return datasets.DatasetInfo(
-            description=self.config.description or "",
-            features=datasets.Features(features),
-            homepage="https://huggingface.co/papers/2501.17161",
-            license="apache-2.0",
-        )
+        return dataset_info(self.config, features)  # + provenance columns (+ `images` for V-IRL-VL)
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         cfg = self.config
         cfg.validate()
-        sizes = {"train": cfg.train_size if cfg.has_train else 0, "test": cfg.test_size}
         rows = {"train": cfg.train_rows, "test": cfg.test_rows}
-        splits = [s for s in ("train", "test") if sizes[s] > 0]  # an empty split is left out
-        if not splits:
-            raise ValueError(f"config {cfg.name!r} has no rows: set test_size (and train_size) above 0")
         return [
             # A list of route indices: `datasets` shards it across `num_proc` workers; rows depend only on the index.
-            datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "indices": list(range(sizes[s])), "rows": rows[s]})
-            for s in splits
+            datasets.SplitGenerator(name=s, gen_kwargs={"split": s, "indices": list(range(n)), "rows": rows[s]})
+            for s, n in split_sizes(cfg).items()
         ]
 
     def _generate_examples(self, split: str, indices: list[int], rows: str):
@@ -219,7 +200,7 @@ class VIRL(datasets.GeneratorBasedBuilder):
             if city not in envs:
                 envs[city] = VIRLEnv(**env_kwargs)
             env = envs[city]
-            rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, _SPLIT_CODES[split], index]))
+            rng = row_rng(cfg.seed, split, index)
             route = self._route(city, rng, heldout=split == "test")
             seed = int(rng.integers(2**31))
             _, info = env.reset(seed=seed, options={"route": route})
@@ -231,7 +212,7 @@ class VIRL(datasets.GeneratorBasedBuilder):
                 answer = env.optimal_response()
                 row = {
                     "prompt": info["messages"],
-                    "completion": [{"role": "assistant", "content": [{"type": "text", "text": answer}]}],
+                    "completion": [assistant_turn(answer)],
                     "env_kwargs": env_kwargs,
                     "seed": seed,
                     "options": options,
@@ -241,10 +222,7 @@ class VIRL(datasets.GeneratorBasedBuilder):
                     "oracle_observation": info["oracle_observation"],
                     "landmark": env.episode.rail[position].landmark,
                     "instruction": info["instruction"],
-                    "config_name": cfg.name,
-                    "config_seed": cfg.seed,
-                    "split": split,
-                    "index": index,
+                    **provenance(cfg, split, index),
                 }
                 if cfg.visual:
                     row["images"] = list(info["images"])
