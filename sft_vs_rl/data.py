@@ -41,11 +41,21 @@ logger = logging.getLogger(__name__)
 DATASETS: dict[str, dict[str, Any]] = {
     "sft_vs_rl/generalpoints": {
         "builder": "datasets_builders.generalpoints.builder:GeneralPoints",
-        "sources": ("datasets_builders.generalpoints", "sft_vs_rl.envs.generalpoints", "sft_vs_rl.envs.verifier_env"),
+        "sources": (
+            "datasets_builders.generalpoints",
+            "datasets_builders._common",
+            "sft_vs_rl.envs.generalpoints",
+            "sft_vs_rl.envs.verifier_env",
+        ),
     },
     "sft_vs_rl/virl": {
         "builder": "datasets_builders.virl.builder:VIRL",
-        "sources": ("datasets_builders.virl", "sft_vs_rl.envs.virl", "sft_vs_rl.envs.verifier_env"),
+        "sources": (
+            "datasets_builders.virl",
+            "datasets_builders._common",
+            "sft_vs_rl.envs.virl",
+            "sft_vs_rl.envs.verifier_env",
+        ),
     },
 }
 """Repository id → builder (`module:Class`) and the modules whose source code the cached data depend on."""
