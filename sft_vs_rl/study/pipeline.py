@@ -12,7 +12,7 @@ Layout of `output_dir`:
 base/            the pretrained tiny base (model + tokenizer)           (tiny presets only)
 init/            Init: SFT of the base on ID data
 rl/checkpoint-*  the RL arm (PPO from Init), `num_checkpoints` checkpoints at equal fractions of `rl_updates`
-sft/checkpoint-* the SFT arm (more SFT from Init), saved where its compute first reaches each RL checkpoint's
+sft/checkpoint-* the SFT arm (more SFT from Init), saved at each RL checkpoint's compute (within one step below)
 eval/*.json      one file per evaluated checkpoint
 results.json  results.md  figures/*.png
 ```
@@ -76,19 +76,23 @@ def _flops_callback_cls():
     from transformers import TrainerCallback
 
     class FlopsCheckpointCallback(TrainerCallback):
-        """Saves a checkpoint at the first logged step whose `flops/total` reaches each threshold; stops after the
-        last (so the SFT arm is checkpointed at the RL arm's compute)."""
+        """Saves a checkpoint at the last logged step whose `flops/total` does not pass each threshold (the step
+        after it would), and stops after the last threshold: the SFT arm is checkpointed at the RL arm's compute,
+        within one SFT step below it."""
 
         def __init__(self, thresholds: Sequence[float]):
             self.thresholds = sorted(thresholds)
             self.saved: dict[int, float] = {}
+            self._last: float | None = None
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             flops = (logs or {}).get("flops/total")
             if flops is None or not self.thresholds:
                 return
-            if flops >= self.thresholds[0]:
-                while self.thresholds and flops >= self.thresholds[0]:
+            step_flops = flops - self._last if self._last is not None else 0.0
+            self._last = flops
+            if flops + step_flops > self.thresholds[0]:
+                while self.thresholds and flops + step_flops > self.thresholds[0]:
                     self.thresholds.pop(0)
                 control.should_save = True
                 self.saved[state.global_step] = float(flops)
@@ -234,7 +238,7 @@ def _reset_options(row: dict[str, Any]) -> dict[str, Any]:
 
 def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str, Any], out: Path,
                seed: int) -> dict[str, Any]:
-    """Stage 3a: more SFT from Init, checkpointed where its compute first reaches each RL checkpoint's compute."""
+    """Stage 3a: more SFT from Init, checkpointed at each RL checkpoint's compute (within one SFT step below it)."""
     start = time.time()
     dataset = spec.sft_dataset(preset)
     thresholds = sorted(c["flops"] for c in rl["checkpoints"].values())

@@ -21,12 +21,12 @@ def test_smoke_study_end_to_end_and_resumes(tmp_path):
     assert {r.split for r in results.records} == {"id", "ood-rule"}
     id_records = results.select(split="id")
     assert all("unseen_success" in r.metrics and r.metrics["success"].n == 24 for r in id_records)
-    # Matched compute: each SFT checkpoint was saved where its compute first reached an RL checkpoint's.
+    # Matched compute: each SFT checkpoint was saved at an RL checkpoint's compute, within one SFT step below it.
     rl = [r.gflops for r in results.select(split="id", method="rl")]
     sft = [r.gflops for r in results.select(split="id", method="sft")]
-    assert len(rl) == len(sft) == 2 and all(s >= r for s, r in zip(sft, rl))
     init = results.select(split="id", method="init")[0].gflops
     assert init > 0 and min(rl) > init
+    assert len(rl) == len(sft) == 2 and all(init < s <= r for s, r in zip(sft, rl))
     assert (out / "results.md").read_text().count("| RL |") >= 1
     assert (out / "figures" / "gp-l_compute_curves.png").is_file()
     assert json.loads((out / "rl" / "stage.json").read_text())["checkpoints"]
