@@ -146,16 +146,22 @@ def _last_loss(trainer) -> float | None:
     return losses[-1] if losses else None
 
 
-def _sft(model_path: str, tokenizer_path: str, dataset, out: Path, *, steps: int, batch: int, lr: float, seed: int,
+def _load(path: str):
+    """`(model, processor)` of a checkpoint: Mllama with its processor, other models with their tokenizer (the
+    evaluation runner's loader, so that training and evaluation read checkpoints the same way)."""
+    from sft_vs_rl.evaluation.runner import load_model
+
+    return load_model(path)
+
+
+def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: float, seed: int,
          preset: StudyPreset, initial_flops: float = 0.0, thresholds: Sequence[float] | None = None):
     """One `trl.SFTTrainer` run on prompt-completion pairs (loss on the completion only), logging `flops/total`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     from sft_vs_rl.evaluation import SFTComputeCallback
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path)
+    model, tokenizer = _load(model_path)
     args = SFTConfig(
         **_common_args(out, seed), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
         warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
@@ -177,7 +183,7 @@ def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str,
     start = time.time()
     dataset = spec.sft_dataset(preset)
     data_s = time.time() - start
-    trainer, compute, _ = _sft(base_path, base_path, dataset, out, steps=preset.init_steps,
+    trainer, compute, _ = _sft(base_path, dataset, out, steps=preset.init_steps,
                                batch=preset.init_batch_size, lr=preset.init_lr, seed=seed, preset=preset)
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))
@@ -190,8 +196,6 @@ def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str,
 def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: int,
               verify_iterations: int) -> dict[str, Any]:
     """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
 
     start = time.time()
@@ -209,8 +213,7 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
         learning_rate=preset.rl_lr, lr_scheduler_type="constant", temperature=preset.rl_temperature,
         max_completion_length=preset.max_new_tokens, action_key="formula" if spec.is_gp else "action",
     )
-    tokenizer = AutoTokenizer.from_pretrained(init_path)
-    model = AutoModelForCausalLM.from_pretrained(init_path)
+    model, tokenizer = _load(init_path)
     trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset,
                                           reset_options_fn=_reset_options)
     resume = bool(_checkpoints(out))
@@ -244,7 +247,7 @@ def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str,
     thresholds = sorted(c["flops"] for c in rl["checkpoints"].values())
     per_step = init["flops"] / max(init["steps"], 1) * preset.sft_batch_size / preset.init_batch_size
     max_steps = math.ceil(1.5 * (thresholds[-1] - init["flops"]) / per_step) + 5
-    trainer, compute, flops_cb = _sft(init_path, init_path, dataset, out, steps=max_steps,
+    trainer, compute, flops_cb = _sft(init_path, dataset, out, steps=max_steps,
                                       batch=preset.sft_batch_size, lr=preset.sft_lr, seed=seed, preset=preset,
                                       initial_flops=init["flops"], thresholds=thresholds)
     if flops_cb.thresholds:  # the budget estimate fell short: save what was reached
@@ -273,26 +276,22 @@ class _Evaluator:
             return json.loads(path.read_text())["records"]
         import dataclasses
 
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+        from transformers import GenerationConfig
 
         from sft_vs_rl.evaluation import episode_success
-        from sft_vs_rl.evaluation.runner import evaluate
+        from sft_vs_rl.evaluation.runner import evaluate, load_model
         from sft_vs_rl.study.corpus import seen_multisets
+        from sft_vs_rl.trainers.rollout import tokenizer_of
 
         start = time.time()
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        tokenizer.padding_side = "left"
-        model = AutoModelForCausalLM.from_pretrained(checkpoint)
-        model.eval()
-        if torch.cuda.is_available():
-            model.to("cuda")
+        model, processor = load_model(checkpoint)
+        tokenizer = tokenizer_of(processor)
         config = GenerationConfig(max_new_tokens=self.preset.max_new_tokens, do_sample=False,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
         results = {}
         for split, rows in self.splits.items():
             results[split] = evaluate(
-                model, rows, processor=tokenizer, task=self.spec.task, split=split.replace("-unseen", ""),
+                model, rows, processor=processor, task=self.spec.task, split=split.replace("-unseen", ""),
                 method=method, step=step, gflops=gflops, checkpoint=checkpoint, batch_size=self.preset.eval_batch,
                 generation_config=config, train_multisets=seen_multisets() if self.spec.is_gp else None,
             )
