@@ -1,0 +1,35 @@
+"""results.md: the equal-compute table and the comparison with the paper."""
+
+from sft_vs_rl.evaluation import MetricValue, ResultRecord, Results
+from sft_vs_rl.study.report import equal_compute_table, write_report
+
+
+def _rec(method, step, gflops, split, success, **extra):
+    metrics = {"success": MetricValue(success, 0.01, 300), **{k: MetricValue(v, 0.01, 300) for k, v in extra.items()}}
+    return ResultRecord(method, step, gflops, "gp-l", split, metrics, verify_iterations=5,
+                        train_verify_iterations=5 if method == "rl" else None)
+
+
+def _results():
+    records = []
+    for split, values in (("id", (0.7, 0.8, 0.72)), ("ood-rule", (0.1, 0.0, 0.12))):
+        init, sft, rl = values
+        records += [_rec("init", 0, 10.0, split, init, unseen_success=0.1),
+                    _rec("sft", 5, 15.0, split, sft - 0.05, unseen_success=0.05),
+                    _rec("sft", 10, 19.9, split, sft, unseen_success=0.02),
+                    _rec("rl", 2, 15.1, split, rl - 0.01, unseen_success=0.1),
+                    _rec("rl", 4, 20.0, split, rl, unseen_success=0.11)]
+    return Results(records=records, metadata={"task": "gp-l", "preset": "tiny", "verify_iterations": 5})
+
+
+def test_equal_compute_picks_the_matched_final_checkpoints():
+    table, picked = equal_compute_table(_results(), "gp-l")
+    assert picked["sft"]["id"].step == 10 and picked["rl"]["id"].step == 4
+    assert "| SFT | 10 | 19.9 | 80.0 ± 1.0 (n=300) | 0.0 ± 1.0 (n=300) | 2.0 ± 1.0 (n=300) |" in table
+
+
+def test_write_report_compares_with_the_paper(tmp_path):
+    path = write_report(_results(), tmp_path, figures=False)
+    text = path.read_text()
+    assert "| paper (Fig. 6) | 11.5 | 15.0 | 3.4 | +3.5 | -8.1 |" in text
+    assert "| this run | 10.0 | 12.0 | 0.0 | +2.0 | -10.0 |" in text
