@@ -300,7 +300,8 @@ class _Evaluator:
             if split == "id-unseen":
                 continue
             metrics = dict(evaluation.record.metrics)
-            metrics["first_try_success"] = episode_success(evaluation.episodes, verify_iterations=1)
+            if self.spec.is_gp:  # one graded turn per try (V-IRL episodes have a turn per position)
+                metrics["first_try_success"] = episode_success(evaluation.episodes, verify_iterations=1)
             if split == "id" and "id-unseen" in results:
                 # ID hands are all from the training pool; the held-out hands are a split of their own.
                 metrics["unseen_success"] = results["id-unseen"].record.metrics["success"]

@@ -84,16 +84,17 @@ def equal_compute_table(results: Results, task: str) -> tuple[str, dict[str, Any
 
 def _all_checkpoints(results: Results, task: str) -> str:
     gp = task.startswith("gp")
-    head = "| method | train VIter | step | GFLOPs | split | success | first-try success | " + (
-        "unseen success |" if gp else "per-step accuracy |")
-    lines = [head, "|" + "---|" * 7]
+    head = "| method | train VIter | step | GFLOPs | split | success | " + (
+        "first-try success | unseen success |" if gp else "per-step accuracy |")
+    lines = [head, "|" + "---|" * (8 if gp else 7)]
     order = {m: i for i, m in enumerate(("base", "init", "sft", "rl"))}
     records = sorted(results.select(task=task), key=lambda r: (order[r.method], r.train_verify_iterations or 0,
                                                                 r.gflops, r.split))
     for r in records:
         row = (f"| {METHOD_LABELS[r.method]} | {r.train_verify_iterations or ''} | {r.step} | {r.gflops:.4g} | "
-               f"{r.split} | {_pct(r, 'success')} | {_pct(r, 'first_try_success')} | ")
-        row += f"{_pct(r, 'unseen_success')} |" if gp else f"{_pct(r, 'step_accuracy')} |"
+               f"{r.split} | {_pct(r, 'success')} | ")
+        row += (f"{_pct(r, 'first_try_success')} | {_pct(r, 'unseen_success')} |" if gp
+                else f"{_pct(r, 'step_accuracy')} |")
         lines.append(row)
     return "\n".join(lines) + "\n"
 
