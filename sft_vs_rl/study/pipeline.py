@@ -80,16 +80,18 @@ def _flops_callback_cls():
         after it would), and stops after the last threshold: the SFT arm is checkpointed at the RL arm's compute,
         within one SFT step below it."""
 
-        def __init__(self, thresholds: Sequence[float]):
+        def __init__(self, thresholds: Sequence[float], initial_flops: float = 0.0):
             self.thresholds = sorted(thresholds)
             self.saved: dict[int, float] = {}
-            self._last: float | None = None
+            # The compute before the first step, so the first step's cost is known when its log arrives (a first
+            # step that already lands within one step of a threshold must be saved there, not one step past it).
+            self._last: float = initial_flops
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             flops = (logs or {}).get("flops/total")
             if flops is None or not self.thresholds:
                 return
-            step_flops = flops - self._last if self._last is not None else 0.0
+            step_flops = flops - self._last
             self._last = flops
             if flops + step_flops > self.thresholds[0]:
                 while self.thresholds and flops + step_flops > self.thresholds[0]:
@@ -170,7 +172,7 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
     callbacks = [SFTComputeCallback(initial_flops=initial_flops)]
     flops_cb = None
     if thresholds:
-        flops_cb = _flops_callback_cls()(thresholds)
+        flops_cb = _flops_callback_cls()(thresholds, initial_flops=initial_flops)
         callbacks.append(flops_cb)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=callbacks)
