@@ -195,9 +195,14 @@ def plot_compute_curves(
 
 
 def _at_equal_compute(curves: dict[Any, list[ResultRecord]]) -> tuple[dict[Any, ResultRecord], float]:
-    """For each curve, its last record at or below the smallest final compute of all curves."""
+    """For each curve, its last record at or below the smallest final compute of all curves (curves whose first
+    record is already above it have no equal-compute point and are left out)."""
     limit = min(records[-1].gflops for records in curves.values())
-    picked = {key: [r for r in records if r.gflops <= limit][-1] for key, records in curves.items()}
+    picked = {}
+    for key, records in curves.items():
+        below = [r for r in records if r.gflops <= limit]
+        if below:
+            picked[key] = below[-1]
     return picked, limit
 
 
@@ -369,12 +374,13 @@ def plot_verification_ablation(
     ax_curve.legend(fontsize=10, loc="best")
 
     reference = init_value if init_value is not None else 0.0
-    gains = [picked[b].metrics[metric].value - reference for b in budgets]
-    colors = [cmap(i / max(1, len(budgets) - 1) * 0.85) for i in range(len(budgets))]
-    positions = list(range(len(budgets)))
+    shown = [b for b in budgets if b in picked]  # a budget with no checkpoint at the common compute has no bar
+    gains = [picked[b].metrics[metric].value - reference for b in shown]
+    colors = [cmap(budgets.index(b) / max(1, len(budgets) - 1) * 0.85) for b in shown]
+    positions = list(range(len(shown)))
     ax_gain.bar(positions, gains, color=colors, width=0.6)
     ax_gain.axhline(0, color="black", lw=0.8)
-    ax_gain.set_xticks(positions, [str(b) for b in budgets], fontsize=11)
+    ax_gain.set_xticks(positions, [str(b) for b in shown], fontsize=11)
     ax_gain.set_xlabel("verification iterations in RL training", fontsize=11)
     what = "gain over Init" if init_value is not None else "value (no Init record)"
     ax_gain.set_ylabel(f"{METRIC_LABELS.get(metric, metric)}, {what}", fontsize=11)

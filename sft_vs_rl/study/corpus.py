@@ -77,16 +77,14 @@ def seen_multisets(fraction: float = HELDOUT_FRACTION) -> frozenset[tuple[int, .
 
 @cache
 def _canonical_table(values: tuple[int, ...]) -> dict[int, str]:
-    # `solve(numbers, target)` builds a whole solvability table per target (seconds each, 16 cached), too slow for a
-    # corpus over 25 targets; the solver's own per-multiset expression table gives every target at once, with the
-    # same strings `solve` returns.
-    from sft_vs_rl.envs.generalpoints.solver import _expressions
+    # One expression table per multiset gives every target at once (a corpus spans 25 targets).
+    from sft_vs_rl.envs.generalpoints.solver import solutions_by_value
 
-    table = {}
-    for value, exprs in _expressions(values).items():
-        if value.denominator == 1 and 0 < value.numerator <= 100:
-            table[value.numerator] = min((e for e, _ in exprs), key=lambda s: (len(s), s))
-    return table
+    return {
+        value.numerator: min(formulas, key=lambda s: (len(s), s))
+        for value, formulas in solutions_by_value(values).items()
+        if value.denominator == 1 and 0 < value.numerator <= 100
+    }
 
 
 def canonical_solution(values: Sequence[int], target: int) -> str | None:

@@ -196,24 +196,29 @@ def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str,
 
 
 def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: int,
-              verify_iterations: int) -> dict[str, Any]:
-    """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints."""
+              verify_iterations: int, log_gradient_norms: bool = False) -> dict[str, Any]:
+    """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints. The
+    per-update diagnostics (`sft_vs_rl.trainers.diagnostics`) go into `stage.json`."""
     from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
+    from sft_vs_rl.trainers.diagnostics import per_update_diagnostics
 
     start = time.time()
     micro = preset.rl_micro_batch
     steps_per_generation = max(1, preset.rl_turns_per_update // micro)
-    max_steps = preset.rl_updates * preset.rl_epochs
-    save_every = max(1, max_steps // preset.num_checkpoints)
+    steps_per_update = preset.rl_epochs * preset.rl_mini_batches
+    max_steps = preset.rl_updates * steps_per_update
+    save_every = max(1, preset.rl_updates // preset.num_checkpoints) * steps_per_update  # checkpoints between updates
     dataset = spec.rl_dataset(preset, num_rows=preset.rl_updates * micro * steps_per_generation + micro, seed=seed)
     data_s = time.time() - start
     common = _common_args(out, seed) | {"save_strategy": "steps", "save_steps": save_every}
     args = MultiTurnVerifierPPOConfig(
         **common, env_id=spec.env_id, env_kwargs=spec.env_kwargs(preset, "id", verify_iterations),
         num_envs=preset.rl_num_envs, per_device_train_batch_size=micro, steps_per_generation=steps_per_generation,
-        gradient_accumulation_steps=steps_per_generation, num_ppo_epochs=preset.rl_epochs, max_steps=max_steps,
-        learning_rate=preset.rl_lr, lr_scheduler_type="constant", temperature=preset.rl_temperature,
+        num_mini_batches=preset.rl_mini_batches, num_ppo_epochs=preset.rl_epochs, max_steps=max_steps,
+        learning_rate=preset.rl_lr, lr_scheduler_type="constant_with_warmup", temperature=preset.rl_temperature,
         max_completion_length=preset.max_new_tokens, action_key="formula" if spec.is_gp else "action",
+        ratio_level=preset.rl_ratio_level, vf_clip_coef=preset.rl_vf_clip, reward_scale=preset.rl_reward_scale,
+        warmup_steps=preset.rl_warmup_updates * steps_per_update, log_gradient_norms=log_gradient_norms,
     )
     model, tokenizer = _load(init_path)
     trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset,
@@ -226,11 +231,11 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
         checkpoints[ckpt.name] = {"step": int(ckpt.name.split("-")[1]),
                                   "flops": init_flops + state["flops/rollout"] + state["flops/train"],
                                   "episodes": state["env/episodes_total"]}
-    history = [h for h in trainer.state.log_history if "env/episode_success" in h]
+    updates = per_update_diagnostics(trainer.state.log_history, args.optimizer_steps_per_update)
     return _finish(out, {"stage": "rl", "wall_s": time.time() - start, "data_s": data_s, "resumed": resume,
                          "steps": trainer.state.global_step, "checkpoints": checkpoints,
                          "train_verify_iterations": verify_iterations,
-                         "train_success": [h["env/episode_success"] for h in history]})
+                         "train_success": [u.get("episode_success") for u in updates], "updates": updates})
 
 
 def _reset_options(row: dict[str, Any]) -> dict[str, Any]:

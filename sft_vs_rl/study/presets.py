@@ -46,6 +46,11 @@ class StudyPreset:
         rl_updates (`int`): PPO updates of the RL arm; sets the compute budget of both arms.
         rl_turns_per_update, rl_micro_batch, rl_epochs, rl_lr, rl_num_envs, rl_temperature: PPO settings
             (`MultiTurnVerifierPPOConfig`).
+        rl_mini_batches (`int`): optimizer steps per PPO epoch (`num_mini_batches`), so one update makes
+            `rl_epochs × rl_mini_batches` optimizer steps whatever `rl_turns_per_update` is.
+        rl_ratio_level, rl_vf_clip, rl_reward_scale: `ratio_level`, `vf_clip_coef` (`None`: no value clipping) and
+            `reward_scale` of the PPO config.
+        rl_warmup_updates (`int`): linear learning-rate warm-up of the RL arm, in PPO updates.
         max_new_tokens (`int`): longest answer, in rollouts and evaluation.
         num_checkpoints (`int`): checkpoints per arm, at equal fractions of the RL budget (matched for SFT).
         eval_episodes (`int`): episodes per evaluation split (ID, ID unseen hands, OOD).
@@ -76,6 +81,11 @@ class StudyPreset:
     rl_turns_per_update: int = 32
     rl_micro_batch: int = 16
     rl_epochs: int = 2
+    rl_mini_batches: int = 1
+    rl_ratio_level: str = "sequence"
+    rl_vf_clip: float | None = 0.1
+    rl_reward_scale: float = 1.0
+    rl_warmup_updates: int = 0
     rl_lr: float = 1e-4
     rl_num_envs: int = 16
     rl_temperature: float = 1.0
@@ -129,7 +139,10 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
     "paper": StudyPreset(
         model="meta-llama/Llama-3.2-11B-Vision-Instruct", prompt_style="paper", corpus_size=0, pretrain_steps=0,
         init_steps=400, init_batch_size=16, init_lr=1e-6, sft_batch_size=16, sft_lr=1e-6, sft_train_size=51_200,
-        rl_updates=20, rl_turns_per_update=256, rl_micro_batch=1, rl_epochs=4, rl_lr=1e-6, rl_num_envs=8,
+        # 256 turns per GPU in micro-batches of 1, accumulation 128: 2 mini-batches × 4 epochs = 8 optimizer steps per
+        # update (sftvsrl_spec.md §3.2).
+        rl_updates=20, rl_turns_per_update=256, rl_micro_batch=1, rl_epochs=4, rl_mini_batches=2, rl_lr=1e-6,
+        rl_num_envs=8,
         rl_temperature=0.2, max_new_tokens=512, num_checkpoints=5, eval_episodes=234, eval_batch=16,
         virl_num_milestones=(2, 8), max_length=4096,
         task_overrides={

@@ -31,10 +31,14 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
     - one *update* collects `per_device_train_batch_size × steps_per_generation` model turns (transitions) with
       `num_envs` environments stepping together, then trains on them for `num_ppo_epochs` epochs;
     - one epoch walks the rollout in `steps_per_generation` micro-batches of `per_device_train_batch_size` turns;
-      `gradient_accumulation_steps` micro-batches make one optimizer step (one PPO mini-batch).
+      `gradient_accumulation_steps` micro-batches make one optimizer step (one PPO mini-batch);
+    - so one update makes `num_ppo_epochs × num_mini_batches` optimizer steps, `num_mini_batches =
+      steps_per_generation / gradient_accumulation_steps`. Setting `num_mini_batches` (CleanRL's name) derives the
+      accumulation from it, so the number of optimizer steps does not change with the rollout size.
 
-    The paper's setting (256 turns per GPU, micro-batch 1, accumulation 128, 4 epochs) is
-    `per_device_train_batch_size=1, gradient_accumulation_steps=128, steps_per_generation=256, num_ppo_epochs=4`.
+    The paper's setting (256 turns per GPU, micro-batch 1, accumulation 128, 4 epochs: 256 / 128 = 2 mini-batches,
+    4 × 2 = 8 optimizer steps per update) is `per_device_train_batch_size=1, steps_per_generation=256,
+    num_mini_batches=2, num_ppo_epochs=4`.
 
     > Parameters that control the environments and the rollout
 
@@ -74,14 +78,26 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             Clipping range of the value prediction around its rollout value. `None` disables value clipping.
         num_ppo_epochs (`int`, *optional*, defaults to `4`):
             Passes over each rollout. Sets `num_iterations`.
+        num_mini_batches (`int`, *optional*):
+            Optimizer steps per PPO epoch. Sets `gradient_accumulation_steps = steps_per_generation /
+            num_mini_batches` (must divide). If `None`, `gradient_accumulation_steps` is used as given.
         thought_prob_coef (`float`, *optional*, defaults to `0.5`):
             Weight of the log-probabilities of the response tokens before `action_key` (the paper's "thought"
             tokens); the action tokens have weight 1.
         ratio_level (`str`, *optional*, defaults to `"sequence"`):
             `"sequence"`: one ratio per turn, `exp` of the difference of the weighted summed log-probabilities (the
             paper). `"token"`: one ratio per token, the clipped surrogate averaged with the token weights.
+        reward_scale (`float`, *optional*, defaults to `1.0`):
+            Factor on the environment rewards before GAE, so the critic regresses returns of order one (the paper's
+            GP returns span about −21 … +5). Advantages are normalised anyway; this sets the scale of the value
+            targets, and with it how far `vf_clip_coef` lets a value move per update and how large the value
+            gradient is against the policy gradient in the shared backbone. Logged rewards stay unscaled.
         normalize_advantages (`bool`, *optional*, defaults to `True`):
             Whether to normalise the advantages over the whole rollout (all processes) to zero mean, unit variance.
+        log_gradient_norms (`bool`, *optional*, defaults to `False`):
+            Diagnostic: on the first micro-batch of every update, log the norms of the policy and the (weighted) value
+            loss gradients on the shared backbone (`ppo/grad_norm_policy`, `ppo/grad_norm_value`) and their cosine.
+            Costs two extra backward passes per update; single process only.
         gae_across_truncation (`bool`, *optional*, defaults to `False`):
             Reproduces the original code, where a truncated episode (retry budget exhausted) does not end the GAE
             recursion, so its last turn bootstraps into the next episode's first state. By default every episode
@@ -162,6 +178,11 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
     num_ppo_epochs: int = field(
         default=4, metadata={"help": "Passes over each rollout (sets `num_iterations`)."}
     )
+    num_mini_batches: int | None = field(
+        default=None,
+        metadata={"help": "Optimizer steps per PPO epoch; derives `gradient_accumulation_steps` from "
+                  "`steps_per_generation` (CleanRL's num_minibatches). Unset: the accumulation as given."},
+    )
     thought_prob_coef: float = field(
         default=0.5,
         metadata={"help": "Weight of the log-probabilities of the tokens before `action_key` (paper: 0.5)."},
@@ -174,8 +195,17 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             "choices": list(_RATIO_LEVELS),
         },
     )
+    reward_scale: float = field(
+        default=1.0,
+        metadata={"help": "Factor on the environment rewards before GAE (the scale of the critic's targets)."},
+    )
     normalize_advantages: bool = field(
         default=True, metadata={"help": "Normalise advantages over the whole rollout (all processes)."}
+    )
+    log_gradient_norms: bool = field(
+        default=False,
+        metadata={"help": "Log the policy and value gradient norms on the shared backbone once per update (2 extra "
+                  "backward passes; single process only)."},
     )
     gae_across_truncation: bool = field(
         default=False,
@@ -205,7 +235,7 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
                 "value head as baseline. Set `num_generations=1` (the default) and raise `num_envs` or "
                 "`per_device_train_batch_size` for more samples."
             )
-        for name in ("num_envs", "num_ppo_epochs"):
+        for name in ("num_envs", "num_ppo_epochs") + (("num_mini_batches",) if self.num_mini_batches is not None else ()):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` is {getattr(self, name)}; it must be a positive integer.")
         for name in ("gamma", "gae_lambda"):
@@ -218,6 +248,8 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             raise ValueError(
                 f"`vf_clip_coef` is {self.vf_clip_coef}; it must be positive, or `None` to disable value clipping."
             )
+        if not self.reward_scale > 0.0:
+            raise ValueError(f"`reward_scale` is {self.reward_scale}; it must be positive (1.0 keeps the rewards).")
         if self.vf_coef < 0.0 or self.thought_prob_coef < 0.0:
             raise ValueError(
                 f"`vf_coef` ({self.vf_coef}) and `thought_prob_coef` ({self.thought_prob_coef}) must be >= 0."
@@ -251,7 +283,13 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
 
         # `GRPOConfig.__post_init__` enforces GRPO's group invariant (`num_generations >= 2`), which does not apply
         # to PPO, so this calls the base TRL post-init and derives the two batching fields the same way GRPO does.
+        self._derive_accumulation()  # before TrainingArguments' post-init, which fills DeepSpeed's "auto" values
         _BaseConfig.__post_init__(self)
+        if self.log_gradient_norms and self.world_size > 1:
+            raise ValueError(
+                f"`log_gradient_norms=True` runs extra backward passes outside the distributed wrapper and supports one "
+                f"process only, but {self.world_size} processes are running. Turn it off for distributed runs."
+            )
         if self.auto_find_batch_size:
             raise ValueError(
                 "`auto_find_batch_size=True` is not supported: the rollout size is derived from "
@@ -259,7 +297,7 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             )
         global_batch = self.per_device_train_batch_size * self.world_size
         if self.generation_batch_size is None and self.steps_per_generation is None:
-            self.steps_per_generation = self.gradient_accumulation_steps
+            self.steps_per_generation = self.gradient_accumulation_steps * (self.num_mini_batches or 1)
         elif self.generation_batch_size is not None and self.steps_per_generation is None:
             if self.generation_batch_size % global_batch != 0:
                 raise ValueError(
@@ -270,6 +308,7 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
         elif self.generation_batch_size is not None and self.steps_per_generation is not None:
             raise ValueError("Set `generation_batch_size` or `steps_per_generation`, not both.")
         self.generation_batch_size = global_batch * self.steps_per_generation
+        self._derive_accumulation()
         if self.steps_per_generation % self.gradient_accumulation_steps != 0:
             logger.warning(
                 "`steps_per_generation` (%d) is not a multiple of `gradient_accumulation_steps` (%d): an optimizer "
@@ -277,6 +316,23 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
                 self.steps_per_generation,
                 self.gradient_accumulation_steps,
             )
+
+    def _derive_accumulation(self) -> None:
+        """`gradient_accumulation_steps = steps_per_generation / num_mini_batches` once both are known."""
+        if self.num_mini_batches is None or self.steps_per_generation is None:
+            return
+        if self.steps_per_generation % self.num_mini_batches != 0:
+            raise ValueError(
+                f"`num_mini_batches` ({self.num_mini_batches}) must divide `steps_per_generation` "
+                f"({self.steps_per_generation}), the micro-batches of one update, so that every mini-batch "
+                "accumulates the same number of them. Pick a divisor, or change `steps_per_generation`."
+            )
+        self.gradient_accumulation_steps = self.steps_per_generation // self.num_mini_batches
+
+    @property
+    def optimizer_steps_per_update(self) -> int:
+        """Optimizer steps of one PPO update: `num_ppo_epochs × steps_per_generation / gradient_accumulation_steps`."""
+        return self.num_ppo_epochs * self.steps_per_generation // self.gradient_accumulation_steps
 
     @property
     def turns_per_update(self) -> int:

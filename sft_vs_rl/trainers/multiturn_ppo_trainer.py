@@ -145,6 +145,8 @@ class PPOLosses:
     kl: torch.Tensor
     approx_kl: torch.Tensor
     clipfrac: torch.Tensor
+    pg_active_frac: torch.Tensor
+    vf_clipfrac: torch.Tensor
 
 
 def ppo_losses(
@@ -185,7 +187,10 @@ def ppo_losses(
         beta (`float`): weight of the KL penalty (paper: 0), estimator k3 averaged over the weighted tokens.
 
     Returns:
-        [`PPOLosses`]: `loss = policy_loss + vf_coef · value_loss − entropy_coef · entropy + beta · kl`.
+        [`PPOLosses`]: `loss = policy_loss + vf_coef · value_loss − entropy_coef · entropy + beta · kl`, with two
+        diagnostics: `pg_active_frac`, the share of turns (sequence ratio) or weighted tokens (token ratio) whose
+        policy gradient survives clipping, and `vf_clipfrac`, the share of turns whose value gradient the value clip
+        removes (the clipped term is the larger one).
 
     >>> z = torch.zeros(1, 2)
     >>> out = ppo_losses(z, z, torch.ones(1, 2), torch.tensor([1.0]), torch.tensor([1.0]), torch.tensor([0.0]),
@@ -201,6 +206,7 @@ def ppo_losses(
         pg_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
         approx_kl = ((ratio - 1) - logratio).mean()
         clipfrac = ((ratio - 1).abs() > clip_coef).to(logps.dtype).mean()
+        pg_active_frac = _unclipped(ratio, advantages, clip_coef).to(logps.dtype).mean()
     elif ratio_level == "token":
         logratio = logps - old_logps  # (B, T)
         ratio = logratio.exp()
@@ -210,23 +216,33 @@ def ppo_losses(
         pg_loss = ((per_token * weights).sum(-1) / weight_sum).mean()
         approx_kl = ((((ratio - 1) - logratio) * token_mask).sum(-1) / per_turn_tokens).mean()
         clipfrac = ((((ratio - 1).abs() > clip_coef) * token_mask).sum(-1) / per_turn_tokens).mean()
+        pg_active_frac = ((_unclipped(ratio, adv, clip_coef) * token_mask).sum(-1) / per_turn_tokens).mean()
     else:
         raise ValueError(f"`ratio_level` is {ratio_level!r}; valid values are ['sequence', 'token'].")
 
+    zero = logps.new_zeros(())
     if vf_clip_coef is None:
         value_loss = 0.5 * ((values - returns) ** 2).mean()
+        vf_clipfrac = zero
     else:
         values_clipped = old_values + (values - old_values).clamp(-vf_clip_coef, vf_clip_coef)
-        value_loss = 0.5 * torch.max((values - returns) ** 2, (values_clipped - returns) ** 2).mean()
+        unclipped_sq, clipped_sq = (values - returns) ** 2, (values_clipped - returns) ** 2
+        value_loss = 0.5 * torch.max(unclipped_sq, clipped_sq).mean()
+        vf_clipfrac = (clipped_sq > unclipped_sq).to(logps.dtype).mean()
 
-    zero = logps.new_zeros(())
     entropy_mean = zero if entropy is None else ((entropy * token_mask).sum(-1) / per_turn_tokens).mean()
     kl = zero
     if ref_logps is not None:
         delta = ref_logps - logps
         kl = (((delta.exp() - delta - 1) * token_mask).sum(-1) / per_turn_tokens).mean()
     loss = pg_loss + vf_coef * value_loss - entropy_coef * entropy_mean + beta * kl
-    return PPOLosses(loss, pg_loss, value_loss, entropy_mean, kl, approx_kl.detach(), clipfrac.detach())
+    return PPOLosses(loss, pg_loss, value_loss, entropy_mean, kl, approx_kl.detach(), clipfrac.detach(),
+                     pg_active_frac.detach(), vf_clipfrac.detach())
+
+
+def _unclipped(ratio: torch.Tensor, advantages: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """Where the clipped surrogate still has a gradient: not (A > 0 and ratio > 1 + ε) nor (A < 0 and ratio < 1 − ε)."""
+    return ~(((advantages > 0) & (ratio > 1 + clip_coef)) | ((advantages < 0) & (ratio < 1 - clip_coef)))
 
 
 def thought_token_weights(
@@ -628,7 +644,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             g[rows, cols] = torch.as_tensor(values, dtype=torch.float32, device=device)
             return g
 
-        rewards = [t.reward for t in transitions]
+        rewards = [t.reward * self.args.reward_scale for t in transitions]
         adv_grid, ret_grid = compute_turn_gae(
             on_grid(rewards), on_grid(batch["old_values"]), on_grid([float(e) for e in ends]), bootstrap,
             on_grid([1.0] * len(transitions)), gamma=self.args.gamma, gae_lambda=self.args.gae_lambda,
@@ -706,11 +722,32 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
                 "Likely causes: a too high `learning_rate`, an exploding sequence-level ratio (try "
                 "`ratio_level='token'`), or fp16 overflow (use bf16 or fp32)."
             )
-        for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac") + (("kl",) if self.beta else ()):
+        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "pg_active_frac", "vf_clipfrac")
+        for name in names + (("kl",) if self.beta else ()):
             value = self.accelerator.gather(getattr(losses, name).detach()).mean().item()
             self._metrics["train"][f"ppo/{name}"].append(value)
+        if self.args.log_gradient_norms and self._step % (self.args.steps_per_generation * self.num_iterations) == 0:
+            self._log_gradient_split(model, losses)
         # TRL turns off the Trainer's loss scaling for gradient accumulation (`loss_is_scaled_for_ga`); scale here.
         return losses.loss / self.current_gradient_accumulation_steps
+
+    def _log_gradient_split(self, model, losses: PPOLosses) -> None:
+        """Norms of the policy and the value term's gradients on the shared backbone (value head excluded), and their
+        cosine, on the first micro-batch of an update: shows whether the critic's gradient drowns the policy's."""
+        params = [p for n, p in model.named_parameters() if p.requires_grad and "value_head." not in n]
+        grads = {}
+        for name, term in (("policy", losses.policy_loss), ("value", self.args.vf_coef * losses.value_loss)):
+            if not term.requires_grad:
+                grads[name] = torch.zeros(1, device=self.accelerator.device)
+                continue
+            parts = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+            grads[name] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float()
+                                     for g, p in zip(parts, params)])
+        metrics = self._metrics["train"]
+        metrics["ppo/grad_norm_policy"].append(grads["policy"].norm().item())
+        metrics["ppo/grad_norm_value"].append(grads["value"].norm().item())
+        if grads["policy"].numel() == grads["value"].numel():
+            metrics["ppo/grad_cosine_policy_value"].append(F.cosine_similarity(grads["policy"], grads["value"], dim=0).item())
 
     # ------------------------------------------------------------------ logging
     def _log_rollout(self, result, batch, advantages, returns) -> None:
@@ -760,9 +797,12 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         var_returns = all_returns.var()
         explained = 1 - (all_returns - all_values).var() / var_returns if var_returns > 0 else torch.tensor(float("nan"))
         metrics["ppo/explained_variance"].append(explained.item())
-        metrics["ppo/values_mean"].append(all_values.mean().item())
-        metrics["ppo/returns_mean"].append(all_returns.mean().item())
-        metrics["ppo/advantages_mean"].append(gather(advantages).mean().item())
+        all_advantages = gather(advantages)
+        for name, values in (("values", all_values), ("returns", all_returns), ("advantages", all_advantages)):
+            metrics[f"ppo/{name}_mean"].append(values.mean().item())
+            metrics[f"ppo/{name}_std"].append(values.std().item() if values.numel() > 1 else 0.0)
+        metrics["ppo/returns_min"].append(all_returns.min().item())
+        metrics["ppo/returns_max"].append(all_returns.max().item())
         metrics["rewards/environment_reward/mean"].append(metrics["env/reward_per_turn"][-1])
 
         # Compute (paper §C.3): rollout 2·N·D (prompt + generated tokens), training 6·N·D per PPO epoch plus the

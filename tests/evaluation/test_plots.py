@@ -86,3 +86,14 @@ def test_cli_plot_entry_point(results, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.split()) == 8  # four figures × (png, svg)
+
+
+def test_equal_compute_leaves_out_a_curve_with_no_point_below_the_limit(tmp_path):
+    # One checkpoint per ablation arm: budget 10's only record lies past budget 1's final compute, so it has no
+    # equal-compute point. The figure draws the curves and the gain bar of budget 1 instead of failing.
+    def record(method, gflops, budget=None):
+        return ResultRecord(method=method, step=1, gflops=gflops, task="gp-l", split="ood-rule",
+                            metrics={"success": MetricValue(0.1, 0.02, 234)}, train_verify_iterations=budget)
+
+    results = Results(records=[record("init", 1.0), record("rl", 2.0, 1), record("rl", 3.0, 10)])
+    _check_images(plot_verification_ablation(results, "gp-l", tmp_path), "gp-l_verification_ablation")

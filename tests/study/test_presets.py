@@ -37,4 +37,7 @@ def test_paper_preset_holds_the_paper_settings():
     paper = resolve_study_preset("paper", "gp-l")
     assert paper.model == "meta-llama/Llama-3.2-11B-Vision-Instruct" and not paper.pretrained_from_scratch
     assert (paper.rl_lr, paper.rl_temperature, paper.rl_epochs, paper.max_new_tokens) == (1e-6, 0.2, 4, 512)
+    # 256 turns per GPU at micro-batch 1 in 2 mini-batches (accumulation 128) x 4 epochs = 8 optimizer steps per update
+    assert (paper.rl_turns_per_update, paper.rl_micro_batch, paper.rl_mini_batches) == (256, 1, 2)
+    assert paper.rl_epochs * paper.rl_mini_batches == 8
     assert task_spec("virl-l").verify_iterations == 2 and task_spec("gp-l").verify_iterations == 5

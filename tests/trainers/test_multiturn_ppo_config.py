@@ -33,6 +33,9 @@ def test_paper_defaults_and_derived_fields():
         ({"num_envs": 0}, "num_envs"),  # no environments
         ({"temperature": 0.0}, "temperature"),  # greedy rollouts have no log-probs to ratio
         ({"generation_batch_size": 6, "per_device_train_batch_size": 4}, "divisible"),  # uneven split
+        ({"steps_per_generation": 6, "num_mini_batches": 4}, "must divide"),  # uneven mini-batches
+        ({"num_mini_batches": 0}, "num_mini_batches"),
+        ({"reward_scale": 0.0}, "reward_scale"),
     ],
 )
 def test_bad_values_name_the_field(kwargs, match):
@@ -42,3 +45,24 @@ def test_bad_values_name_the_field(kwargs, match):
 
 def test_value_clip_can_be_disabled():
     assert make(vf_clip_coef=None).vf_clip_coef is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "accumulation", "steps_per_update"),
+    [
+        # the paper: 256 turns per GPU, micro-batch 1, 2 mini-batches of 128 accumulated turns, 4 epochs -> 8 steps
+        ({"per_device_train_batch_size": 1, "steps_per_generation": 256, "num_mini_batches": 2}, 128, 8),
+        # the same 2 mini-batches over a rollout of 4 micro-batches of 64 turns: accumulation 2, still 8 steps
+        ({"per_device_train_batch_size": 64, "steps_per_generation": 4, "num_mini_batches": 2}, 2, 8),
+        ({"per_device_train_batch_size": 64, "generation_batch_size": 256, "num_mini_batches": 4}, 1, 16),
+        # without num_mini_batches the accumulation is taken as given: 4 micro-batches / 4 = 1 step per epoch
+        ({"per_device_train_batch_size": 8, "steps_per_generation": 4, "gradient_accumulation_steps": 4}, 4, 4),
+        # neither steps_per_generation nor generation_batch_size: the rollout holds num_mini_batches mini-batches
+        ({"per_device_train_batch_size": 8, "gradient_accumulation_steps": 3, "num_mini_batches": 2}, 3, 8),
+    ],
+)
+def test_optimizer_steps_per_update_are_epochs_times_mini_batches(kwargs, accumulation, steps_per_update):
+    args = make(num_ppo_epochs=4, **kwargs)
+    assert args.gradient_accumulation_steps == accumulation
+    assert args.optimizer_steps_per_update == steps_per_update
+    assert args.steps_per_generation % args.gradient_accumulation_steps == 0

@@ -208,6 +208,21 @@ def solve(numbers: Sequence[int], target: int = 24) -> list[str]:
     return list(_solve_sorted(tuple(sorted(values)), int(target)))
 
 
+def solutions_by_value(numbers: Sequence[int]) -> dict[Fraction, tuple[str, ...]]:
+    """Return every value the `numbers` (each used once) can make, with its formulas, sorted.
+
+    The table behind `solve` for one multiset and every target at once: `solutions_by_value(ns)[Fraction(t)]` holds
+    the same strings as `solve(ns, t)`. Use it when many targets of one hand are needed (a corpus over targets).
+
+    >>> solutions_by_value([3, 8])[Fraction(24)]
+    ('3*8', '8*3')
+    """
+    values = tuple(sorted(int(n) for n in numbers))
+    if not 1 <= len(values) <= 4 or any(v < 1 for v in values):
+        raise ValueError(f"numbers must hold 1 to 4 positive integers, got {list(numbers)!r}")
+    return {value: tuple(sorted(text for text, _ in exprs)) for value, exprs in _expressions(values).items()}
+
+
 # Bracket insertion points of the original (Rosetta-code) solver for 4 numbers: an infix list
 # [n0, op, n1, op, n2, op, n3] gets "(" and ")" inserted at these successive positions.
 _ORIGINAL_BRACKETS = ((), (0, 4), (0, 6), (2, 6), (2, 8), (4, 8), (0, 4, 6, 10))
