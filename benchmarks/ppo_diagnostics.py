@@ -31,7 +31,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 COLUMNS = (
-    ("episode_success", "succ", "{:.2f}"), ("reward_per_turn", "r/turn", "{:+.2f}"),
+    ("first_try_success", "try1", "{:.2f}"), ("episode_success", "succ", "{:.2f}"), ("reward_per_turn", "r/turn", "{:+.2f}"),
     ("approx_kl", "kl", "{:.3f}"), ("approx_kl_last", "kl_last", "{:.3f}"), ("clipfrac", "clip", "{:.2f}"),
     ("pg_active_frac", "pg_live", "{:.2f}"), ("vf_clipfrac", "vclip", "{:.2f}"),
     ("explained_variance", "ev", "{:+.2f}"), ("advantages_std", "adv_sd", "{:.2f}"),
@@ -131,13 +131,13 @@ def main(argv=None) -> int:
 
     init_eval = report["init_eval"]
     print(f"\n| variant | greedy ID (Init {100 * init_eval['id']:.1f} ± {100 * init_eval['id_stderr']:.1f}) | "
-          "first try | train success first → last | EV last | approx_kl mean | clipfrac mean |")
+          "first try | training first-try success, first → last update | EV last | approx_kl mean | clipfrac mean |")
     print("|---|---|---|---|---|---|---|")
     for name, v in report["variants"].items():
         ups = v["updates"]
         print(f"| {name} | {100 * v['eval']['id']:.1f} ± {100 * v['eval']['id_stderr']:.1f} | "
-              f"{100 * (v['eval'].get('first_try') or 0):.1f} | {ups[0].get('episode_success', 0):.2f} → "
-              f"{ups[-1].get('episode_success', 0):.2f} | {ups[-1].get('explained_variance', float('nan')):+.2f} | "
+              f"{100 * (v['eval'].get('first_try') or 0):.1f} | {ups[0].get('first_try_success', 0):.2f} → "
+              f"{ups[-1].get('first_try_success', 0):.2f} | {ups[-1].get('explained_variance', float('nan')):+.2f} | "
               f"{_mean(ups, 'approx_kl'):.3f} | {_mean(ups, 'clipfrac'):.2f} |")
     report["wall_s"] = time.time() - t0
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

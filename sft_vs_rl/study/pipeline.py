@@ -218,7 +218,9 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
         learning_rate=preset.rl_lr, lr_scheduler_type="constant_with_warmup", temperature=preset.rl_temperature,
         max_completion_length=preset.max_new_tokens, action_key="formula" if spec.is_gp else "action",
         ratio_level=preset.rl_ratio_level, vf_clip_coef=preset.rl_vf_clip, reward_scale=preset.rl_reward_scale,
+        value_learning_rate=preset.rl_value_lr,
         warmup_steps=preset.rl_warmup_updates * steps_per_update, log_gradient_norms=log_gradient_norms,
+        **preset.rl_extra_config,
     )
     model, tokenizer = _load(init_path)
     trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset,

@@ -48,9 +48,11 @@ class StudyPreset:
             (`MultiTurnVerifierPPOConfig`).
         rl_mini_batches (`int`): optimizer steps per PPO epoch (`num_mini_batches`), so one update makes
             `rl_epochs × rl_mini_batches` optimizer steps whatever `rl_turns_per_update` is.
-        rl_ratio_level, rl_vf_clip, rl_reward_scale: `ratio_level`, `vf_clip_coef` (`None`: no value clipping) and
-            `reward_scale` of the PPO config.
+        rl_ratio_level, rl_vf_clip, rl_reward_scale, rl_value_lr: `ratio_level`, `vf_clip_coef` (`None`: no value
+            clipping), `reward_scale` and `value_learning_rate` (`None`: `rl_lr`) of the PPO config.
         rl_warmup_updates (`int`): linear learning-rate warm-up of the RL arm, in PPO updates.
+        rl_extra_config (`dict`): any other `MultiTurnVerifierPPOConfig` fields (e.g. `{"advantage_estimator":
+            "reinforce"}` for a diagnostic arm).
         max_new_tokens (`int`): longest answer, in rollouts and evaluation.
         num_checkpoints (`int`): checkpoints per arm, at equal fractions of the RL budget (matched for SFT).
         eval_episodes (`int`): episodes per evaluation split (ID, ID unseen hands, OOD).
@@ -85,7 +87,9 @@ class StudyPreset:
     rl_ratio_level: str = "sequence"
     rl_vf_clip: float | None = 0.1
     rl_reward_scale: float = 1.0
+    rl_value_lr: float | None = None
     rl_warmup_updates: int = 0
+    rl_extra_config: dict[str, Any] = field(default_factory=dict)
     rl_lr: float = 1e-4
     rl_num_envs: int = 16
     rl_temperature: float = 1.0
@@ -124,14 +128,32 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         model="tiny", vocab_size=512, tokenizer_texts=20000, corpus_size=96_000, pretrain_steps=1500,
         pretrain_batch_size=64, pretrain_lr=2e-3, pretrain_warmup=100, init_steps=100, init_batch_size=64,
         init_lr=5e-4, sft_batch_size=64, sft_lr=5e-4, sft_train_size=20_000, rl_updates=16, rl_turns_per_update=256,
-        rl_micro_batch=64, rl_epochs=2, rl_lr=1e-4, rl_num_envs=64, rl_temperature=1.0, max_new_tokens=64,
-        num_checkpoints=4, eval_episodes=300, eval_batch=150, max_length=512,
+        rl_micro_batch=64, rl_num_envs=64, max_new_tokens=64, num_checkpoints=4, eval_episodes=300, eval_batch=150,
+        max_length=512,
+        # RL settings, each chosen from training-time and ID signals on a tiny GP-L Init (greedy ID 21.0 ± 2.4 %,
+        # `benchmarks/ppo_diagnostics.py`, results in benchmarks/results/ppo_diagnostics.json); OOD never read:
+        # * 2 epochs x 4 mini-batches = 8 optimizer steps per update, the paper's count (1 per epoch moved the policy
+        #   by approx_kl ~0.001 per update: nothing learned);
+        # * T = 0.2, the paper's: at T = 1 the sampled policy solved 5-12 % of episodes against 21 % greedy, so PPO
+        #   trained a policy other than the one evaluated;
+        # * token-level ratio: the paper's sequence-level ratio (a sum over ~45 tokens) reached approx_kl 0.3-5.6
+        #   and clipfrac 0.55 per update at T = 0.2, token-level 0.003-0.03 and 0.03;
+        # * rewards x 0.2 and a value-head lr of 3e-3: a fresh head at the policy lr moves its output by ~0.07 per
+        #   step, so against returns of mean -5 and spread 3 the critic explained no variance (EV 0.00 in every
+        #   update); with both, EV rose to 0.24 (value clip 0.1 kept: it removed no gradient in the shipped run);
+        # * lr 1e-4: approx_kl 0.003-0.03 per update; 3e-4 gave 0.1-0.36 and greedy ID fell to 10 %.
+        rl_epochs=2, rl_mini_batches=4, rl_lr=1e-4, rl_temperature=0.2, rl_ratio_level="token", rl_reward_scale=0.2,
+        rl_value_lr=3e-3,
         task_overrides={
             # V-IRL's headline metric is per-step accuracy: 100 episodes give ~1000 graded tries (error ≤ ±1.6).
+            # V-IRL: 128 turns = 2 micro-batches of 64, so 2 mini-batches; rewards are +-1 per position, so its returns
+            # are of order one unscaled (not measured with the diagnostics yet).
             "virl-l": {"corpus_size": 40_000, "pretrain_steps": 800, "init_steps": 40, "sft_train_size": 2000,
-                       "rl_turns_per_update": 128, "max_length": 1024, "max_new_tokens": 72, "eval_episodes": 100},
+                       "rl_turns_per_update": 128, "rl_mini_batches": 2, "rl_reward_scale": 1.0, "max_length": 1024,
+                       "max_new_tokens": 72, "eval_episodes": 100},
             "virl-vl": {"corpus_size": 40_000, "pretrain_steps": 800, "init_steps": 40, "sft_train_size": 2000,
-                        "rl_turns_per_update": 128, "max_length": 1024, "max_new_tokens": 72, "eval_episodes": 100},
+                        "rl_turns_per_update": 128, "rl_mini_batches": 2, "rl_reward_scale": 1.0, "max_length": 1024,
+                        "max_new_tokens": 72, "eval_episodes": 100},
         },
     ),
     # The paper (sftvsrl_spec.md §3.2-§3.3): Llama-3.2-11B-Vision, SFT batch 128 at lr 1e-6 (Init = step 400 for GP,

@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["ROLLOUT_KEYS", "STEP_KEYS", "per_update_diagnostics"]
 
 ROLLOUT_KEYS = (
-    "env/episode_success", "env/episode_return", "env/reward_per_turn", "env/step_accuracy",
+    "env/first_try_success", "env/episode_success", "env/episode_return", "env/reward_per_turn", "env/step_accuracy",
     "env/recognition_accuracy", "ppo/explained_variance", "ppo/advantages_mean", "ppo/advantages_std",
     "ppo/returns_mean", "ppo/returns_std", "ppo/returns_min", "ppo/returns_max", "ppo/values_mean", "ppo/values_std",
     "completions/mean_length", "completions/clipped_ratio", "ppo/grad_norm_policy", "ppo/grad_norm_value",

@@ -87,11 +87,20 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
         ratio_level (`str`, *optional*, defaults to `"sequence"`):
             `"sequence"`: one ratio per turn, `exp` of the difference of the weighted summed log-probabilities (the
             paper). `"token"`: one ratio per token, the clipped surrogate averaged with the token weights.
+        value_learning_rate (`float`, *optional*):
+            Learning rate of the value head's parameters (the backbone they share with the policy keeps
+            `learning_rate`, and the schedule scales both). Adam moves each weight by about the learning rate per
+            step, so at a policy-sized learning rate a freshly initialised head shifts its output by about 0.01 per
+            step: far too slow to reach returns of several units within a short run. If `None`, `learning_rate`.
         reward_scale (`float`, *optional*, defaults to `1.0`):
             Factor on the environment rewards before GAE, so the critic regresses returns of order one (the paper's
             GP returns span about −21 … +5). Advantages are normalised anyway; this sets the scale of the value
             targets, and with it how far `vf_clip_coef` lets a value move per update and how large the value
             gradient is against the policy gradient in the shared backbone. Logged rewards stay unscaled.
+        advantage_estimator (`str`, *optional*, defaults to `"gae"`):
+            `"gae"`: turn-level GAE from the critic (the paper). `"reinforce"`: the discounted Monte-Carlo return of
+            each turn (no critic in the advantage; the batch mean is the baseline after normalisation), a plain
+            policy-gradient control for diagnosing the critic; the value head still trains on the GAE returns.
         normalize_advantages (`bool`, *optional*, defaults to `True`):
             Whether to normalise the advantages over the whole rollout (all processes) to zero mean, unit variance.
         log_gradient_norms (`bool`, *optional*, defaults to `False`):
@@ -195,9 +204,19 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             "choices": list(_RATIO_LEVELS),
         },
     )
+    value_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the value head (the shared backbone keeps `learning_rate`). If unset, "
+                  "`learning_rate`."},
+    )
     reward_scale: float = field(
         default=1.0,
         metadata={"help": "Factor on the environment rewards before GAE (the scale of the critic's targets)."},
+    )
+    advantage_estimator: str = field(
+        default="gae",
+        metadata={"help": "`gae` (critic, the paper) or `reinforce` (discounted Monte-Carlo returns, no critic).",
+                  "choices": ["gae", "reinforce"]},
     )
     normalize_advantages: bool = field(
         default=True, metadata={"help": "Normalise advantages over the whole rollout (all processes)."}
@@ -248,6 +267,11 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             raise ValueError(
                 f"`vf_clip_coef` is {self.vf_clip_coef}; it must be positive, or `None` to disable value clipping."
             )
+        if self.value_learning_rate is not None and not self.value_learning_rate > 0.0:
+            raise ValueError(
+                f"`value_learning_rate` is {self.value_learning_rate}; it must be positive, or `None` to use "
+                "`learning_rate`."
+            )
         if not self.reward_scale > 0.0:
             raise ValueError(f"`reward_scale` is {self.reward_scale}; it must be positive (1.0 keeps the rewards).")
         if self.vf_coef < 0.0 or self.thought_prob_coef < 0.0:
@@ -258,6 +282,10 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             close = difflib.get_close_matches(self.ratio_level, _RATIO_LEVELS, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"`ratio_level` is {self.ratio_level!r}; valid values are {list(_RATIO_LEVELS)}.{hint}")
+        if self.advantage_estimator not in ("gae", "reinforce"):
+            raise ValueError(
+                f"`advantage_estimator` is {self.advantage_estimator!r}; valid values are ['gae', 'reinforce']."
+            )
         if self.temperature <= 0.0:
             raise ValueError(
                 f"`temperature` is {self.temperature}; PPO samples the rollouts and scales the loss logits by it, so "

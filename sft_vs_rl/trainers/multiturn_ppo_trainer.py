@@ -596,6 +596,21 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             specs.append({"seed": seed, "options": options})
         return specs
 
+    def create_optimizer(self, model=None):
+        """TRL's optimizer, with the value head in param groups of its own at `value_learning_rate` when set."""
+        optimizer = super().create_optimizer(model)
+        if self.args.value_learning_rate is None:
+            return optimizer
+        base = self.model.get_base_model() if is_peft_model(self.model) else self.model
+        head = {id(p) for p in base.value_head.parameters()}
+        for group in list(optimizer.param_groups):
+            value_params = [p for p in group["params"] if id(p) in head]
+            if value_params:
+                group["params"] = [p for p in group["params"] if id(p) not in head]
+                settings = {k: v for k, v in group.items() if k != "params"}
+                optimizer.add_param_group({**settings, "params": value_params, "lr": self.args.value_learning_rate})
+        return optimizer
+
     # ------------------------------------------------------------------ rollout, scoring, GAE
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not self.model.training:
@@ -633,29 +648,36 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         if "ref_logps" in old:
             batch["ref_logps"] = old["ref_logps"]
 
-        # GAE over each slot's turns, bootstrapped from the value of its pending state
-        bootstrap = self._bootstrap_values()
-        rows, cols, num_cols = turns_to_grid([t.slot for t in transitions], len(self.rollout.slots))
-        ends = [t.terminated if self.args.gae_across_truncation else t.done for t in transitions]
-        grid = torch.zeros((len(self.rollout.slots), num_cols), device=device)
-
-        def on_grid(values):
-            g = grid.clone()
-            g[rows, cols] = torch.as_tensor(values, dtype=torch.float32, device=device)
-            return g
-
-        rewards = [t.reward * self.args.reward_scale for t in transitions]
-        adv_grid, ret_grid = compute_turn_gae(
-            on_grid(rewards), on_grid(batch["old_values"]), on_grid([float(e) for e in ends]), bootstrap,
-            on_grid([1.0] * len(transitions)), gamma=self.args.gamma, gae_lambda=self.args.gae_lambda,
-        )
-        advantages, returns = adv_grid[rows, cols], ret_grid[rows, cols]
+        advantages, returns = self._turn_advantages(transitions, batch["old_values"])
         self._log_rollout(result, batch, advantages, returns)
         if self.args.normalize_advantages:
             all_adv = self.accelerator.gather(advantages)
             advantages = (advantages - all_adv.mean()) / (all_adv.std() + 1e-8)
         batch["advantages"], batch["returns"] = advantages, returns
         return batch
+
+    def _turn_advantages(self, transitions: Sequence[Transition], values: torch.Tensor):
+        """Advantages and value targets of every turn: GAE over each slot's turns in time order, bootstrapped from the
+        value of the slot's pending state (`advantage_estimator="reinforce"`: discounted Monte-Carlo returns)."""
+        device = values.device
+        rows, cols, num_cols = turns_to_grid([t.slot for t in transitions], len(self.rollout.slots))
+        shape = (len(self.rollout.slots), num_cols)
+
+        def on_grid(per_turn) -> torch.Tensor:
+            grid = torch.zeros(shape, device=device)
+            grid[rows, cols] = torch.as_tensor(per_turn, dtype=torch.float32, device=device)
+            return grid
+
+        rewards = on_grid([t.reward * self.args.reward_scale for t in transitions])
+        ends = on_grid([float(t.terminated if self.args.gae_across_truncation else t.done) for t in transitions])
+        mask = on_grid([1.0] * len(transitions))
+        gamma = self.args.gamma
+        advantages, returns = compute_turn_gae(rewards, on_grid(values), ends, self._bootstrap_values(), mask,
+                                               gamma=gamma, gae_lambda=self.args.gae_lambda)
+        if self.args.advantage_estimator == "reinforce":  # GAE with no critic and lambda 1
+            advantages, _ = compute_turn_gae(rewards, torch.zeros(shape, device=device), ends,
+                                             torch.zeros(shape[0], device=device), mask, gamma=gamma, gae_lambda=1.0)
+        return advantages[rows, cols], returns[rows, cols]
 
     @torch.no_grad()
     def _score(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -764,6 +786,11 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
 
         rewards = [t.reward for t in transitions]
         metrics["env/reward_per_turn"].append(gathered_mean(rewards))
+        # First tries are fresh episodes from the dataset in every update, so their success rate is comparable across
+        # updates (the success of the episodes that *finish* in an update is not: the first update's are the quick ones).
+        first = gathered_mean([float(bool(t.info.get("success"))) for t in transitions if t.turn == 0])
+        if first is not None:
+            metrics["env/first_try_success"].append(first)
         episodes = result.episodes
         for name, values in (
             ("env/episode_success", [float(e.success) for e in episodes]),
