@@ -452,6 +452,8 @@ def run_study(
                 "stages": {k: {kk: vv for kk, vv in v.items() if kk in ("wall_s", "steps", "gflops", "flops",
                                                                          "n_params", "examples", "final_loss")}
                            for k, v in stages.items()}}
+    metadata["rl_diagnostics"] = {name: info["updates"] for name, info in stages.items()
+                              if name.startswith("rl") and info.get("updates")}
     if len(seeds) > 1:
         metadata["seed_records"] = {str(s): recs for s, recs in per_seed.items()}
     results = Results(records=[ResultRecord.from_dict(r) for r in main], metadata=metadata)

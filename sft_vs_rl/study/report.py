@@ -127,6 +127,32 @@ def _stage_table(results: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
+_RL_COLUMNS = (("first_try_success", "first-try success", "{:.2f}"), ("reward_per_turn", "reward/turn", "{:+.2f}"),
+               ("approx_kl", "approx_kl", "{:.3f}"), ("clipfrac", "clipfrac", "{:.2f}"),
+               ("pg_active_frac", "live gradient", "{:.2f}"), ("explained_variance", "EV", "{:+.2f}"),
+               ("policy_loss", "policy loss", "{:+.3f}"), ("value_loss", "value loss", "{:.3f}"))
+
+
+def _rl_diagnostics(results: Results) -> str:
+    """Per-update PPO diagnostics of each RL arm: is PPO learning?"""
+    arms = results.metadata.get("rl_diagnostics") or {}
+    parts = []
+    for arm, updates in arms.items():
+        if not updates:
+            continue
+        lines = ["| update | " + " | ".join(label for _, label, _ in _RL_COLUMNS) + " |",
+                 "|---|" + "---|" * len(_RL_COLUMNS)]
+        for u in updates:
+            cells = [fmt.format(u[key]) if isinstance(u.get(key), (int, float)) else "–" for key, _, fmt in _RL_COLUMNS]
+            lines.append(f"| {u['update']} | " + " | ".join(cells) + " |")
+        parts.append(f"\n`{arm}`:\n\n" + "\n".join(lines) + "\n")
+    if not parts:
+        return ""
+    return ("\n## RL diagnostics per update\n\nTraining first-try success (fresh episodes every update), reward per "
+            "turn, approx_kl / clipfrac (mean over the update's optimizer steps), share of turns whose policy gradient "
+            "survives clipping, the critic's explained variance, loss terms.\n" + "".join(parts))
+
+
 def _paper_comparison(task: str, picked: dict[str, Any]) -> str:
     paper = PAPER_FIG6.get(task)
     if not paper or "ood-rule" not in picked.get("init", {}):
@@ -173,7 +199,7 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
             "episode (per position for V-IRL); ± is the binomial standard error √(p(1−p)/n).\n",
             "## Equal compute (the paper's Fig. 6 layout)\n", table, _paper_comparison(task, picked),
             _seed_table(results, task), "\n## Every checkpoint\n", _all_checkpoints(results, task),
-            "\n## Stages\n", _stage_table(results)]
+            _rl_diagnostics(results), "\n## Stages\n", _stage_table(results)]
     if figures:
         files = _figures(results, task, out / "figures")
         if files:

@@ -33,3 +33,16 @@ def test_write_report_compares_with_the_paper(tmp_path):
     text = path.read_text()
     assert "| paper (Fig. 6) | 11.5 | 15.0 | 3.4 | +3.5 | -8.1 |" in text
     assert "| this run | 10.0 | 12.0 | 0.0 | +2.0 | -10.0 |" in text
+
+
+def test_write_report_keeps_the_rl_diagnostics_per_update(tmp_path):
+    results = _results()
+    results.metadata["rl_diagnostics"] = {"rl": [
+        {"update": 1, "step": 8, "first_try_success": 0.18, "reward_per_turn": -2.6, "approx_kl": 0.031,
+         "clipfrac": 0.04, "pg_active_frac": 0.98, "explained_variance": 0.01},
+        {"update": 2, "step": 16, "first_try_success": 0.22, "reward_per_turn": -2.3, "approx_kl": 0.006,
+         "clipfrac": 0.03, "pg_active_frac": 0.99, "explained_variance": 0.24, "value_loss": 0.2}]}
+    text = write_report(results, tmp_path, figures=False).read_text()
+    assert "## RL diagnostics per update" in text
+    assert "| 1 | 0.18 | -2.60 | 0.031 | 0.04 | 0.98 | +0.01 | – | – |" in text
+    assert "| 2 | 0.22 | -2.30 | 0.006 | 0.03 | 0.99 | +0.24 | – | 0.200 |" in text
