@@ -236,8 +236,7 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
     updates = per_update_diagnostics(trainer.state.log_history, args.optimizer_steps_per_update)
     return _finish(out, {"stage": "rl", "wall_s": time.time() - start, "data_s": data_s, "resumed": resume,
                          "steps": trainer.state.global_step, "checkpoints": checkpoints,
-                         "train_verify_iterations": verify_iterations,
-                         "train_success": [u.get("episode_success") for u in updates], "updates": updates})
+                         "train_verify_iterations": verify_iterations, "updates": updates})
 
 
 def _reset_options(row: dict[str, Any]) -> dict[str, Any]:

@@ -63,16 +63,16 @@ def per_update_diagnostics(log_history: Sequence[dict[str, Any]], steps_per_upda
     for index in sorted(by_update):
         entries = sorted(by_update[index], key=lambda e: e["step"])
         row: dict[str, Any] = {"update": index + 1, "step": int(entries[-1]["step"])}
-        for key in ROLLOUT_KEYS:
+        for key in ROLLOUT_KEYS + STEP_KEYS:
             values = [e[key] for e in entries if e.get(key) is not None]
-            if values:
-                row[key.split("/", 1)[1]] = values[0]
-        for key in STEP_KEYS:
-            values = [e[key] for e in entries if e.get(key) is not None]
-            if values:
-                name = key.split("/", 1)[-1]
-                row[name] = sum(values) / len(values)
-                if name in ("approx_kl", "clipfrac"):
-                    row[f"{name}_last"] = values[-1]
+            if not values:
+                continue
+            name = key.split("/", 1)[-1]  # `ppo/approx_kl` -> `approx_kl`; `grad_norm` stays
+            if key in ROLLOUT_KEYS:
+                row[name] = values[0]
+                continue
+            row[name] = sum(values) / len(values)
+            if name in ("approx_kl", "clipfrac"):
+                row[f"{name}_last"] = values[-1]
         rows.append(row)
     return rows

@@ -757,19 +757,20 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         """Norms of the policy and the value term's gradients on the shared backbone (value head excluded), and their
         cosine, on the first micro-batch of an update: shows whether the critic's gradient drowns the policy's."""
         params = [p for n, p in model.named_parameters() if p.requires_grad and "value_head." not in n]
-        grads = {}
-        for name, term in (("policy", losses.policy_loss), ("value", self.args.vf_coef * losses.value_loss)):
+
+        def flat_grad(term: torch.Tensor) -> torch.Tensor | None:  # None: the term does not depend on the backbone
             if not term.requires_grad:
-                grads[name] = torch.zeros(1, device=self.accelerator.device)
-                continue
+                return None
             parts = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
-            grads[name] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float()
-                                     for g, p in zip(parts, params)])
+            return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float()
+                              for g, p in zip(parts, params)])
+
+        policy, value = flat_grad(losses.policy_loss), flat_grad(self.args.vf_coef * losses.value_loss)
         metrics = self._metrics["train"]
-        metrics["ppo/grad_norm_policy"].append(grads["policy"].norm().item())
-        metrics["ppo/grad_norm_value"].append(grads["value"].norm().item())
-        if grads["policy"].numel() == grads["value"].numel():
-            metrics["ppo/grad_cosine_policy_value"].append(F.cosine_similarity(grads["policy"], grads["value"], dim=0).item())
+        metrics["ppo/grad_norm_policy"].append(0.0 if policy is None else policy.norm().item())
+        metrics["ppo/grad_norm_value"].append(0.0 if value is None else value.norm().item())
+        if policy is not None and value is not None:
+            metrics["ppo/grad_cosine_policy_value"].append(F.cosine_similarity(policy, value, dim=0).item())
 
     # ------------------------------------------------------------------ logging
     def _log_rollout(self, result, batch, advantages, returns) -> None:
