@@ -464,7 +464,7 @@ def prepare_model_upload(
     ['README.md', 'config.json', 'generation_config.json', 'model.safetensors', ...]
     ```
     """
-    from sft_vs_rl.evaluation.compute import count_checkpoint_parameters, read_checkpoint_compute
+    from sft_vs_rl.compute import count_checkpoint_parameters, read_checkpoint_compute
 
     checkpoint_dir, out_dir = Path(checkpoint_dir), Path(out_dir)
     if not checkpoint_dir.is_dir():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from sft_vs_rl.evaluation.compute import (
+from sft_vs_rl.compute import (
     ComputeMeter,
     count_checkpoint_parameters,
     count_parameters,

@@ -9,7 +9,7 @@ import logging
 
 from transformers import TrainerCallback
 
-from sft_vs_rl.evaluation.compute import ComputeMeter, count_parameters
+from sft_vs_rl.compute import ComputeMeter, count_parameters
 
 logger = logging.getLogger(__name__)
 

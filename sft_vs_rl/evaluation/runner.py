@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sft_vs_rl.evaluation.compute import read_checkpoint_compute
+from sft_vs_rl.compute import read_checkpoint_compute
 from sft_vs_rl.evaluation.metrics import EpisodeRecord, compute_metrics
 from sft_vs_rl.evaluation.results import METHODS, SPLITS, TASKS, ResultRecord, Results, load_results, save_results
 

@@ -17,7 +17,7 @@ eval/*.json      one file per evaluated checkpoint
 results.json  results.md  figures/*.png
 ```
 
-Compute (paper App. C.3, `sft_vs_rl.evaluation.compute`): SFT `6·N·tokens`; RL `2·N·tokens` for rollouts plus
+Compute (paper App. C.3, `sft_vs_rl.compute`): SFT `6·N·tokens`; RL `2·N·tokens` for rollouts plus
 `(6·epochs + 2)·N·tokens` for scoring and training (the PPO trainer's own counter). GFLOPs in the results are cumulative
 *from the start of Init* (Init included, the base's pretraining not), as the paper plots them.
 """

@@ -7,8 +7,8 @@ import struct
 import pytest
 import torch
 
-from sft_vs_rl.evaluation import compute
-from sft_vs_rl.evaluation.compute import (
+from sft_vs_rl import compute
+from sft_vs_rl.compute import (
     ComputeMeter,
     count_checkpoint_parameters,
     count_parameters,
