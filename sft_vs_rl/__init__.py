@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from gymnasium.envs.registration import register, registry
 
+from sft_vs_rl.tasks import ENV_ENTRY_POINTS
+
 __version__ = "0.1.0"
 
 _LAZY_EXPORTS = {
@@ -49,9 +51,6 @@ def __getattr__(name: str) -> Any:
 
 
 # String entry points: the environment modules are imported only when `gym.make` is called.
-for _env_id, _entry_point in (
-    ("sft_vs_rl/GeneralPoints-v0", "sft_vs_rl.envs.generalpoints.env:GeneralPointsEnv"),
-    ("sft_vs_rl/VIRL-v0", "sft_vs_rl.envs.virl.env:VIRLEnv"),
-):
+for _env_id, _entry_point in ENV_ENTRY_POINTS.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point=_entry_point, disable_env_checker=False)
