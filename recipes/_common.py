@@ -16,8 +16,9 @@ from typing import Any
 
 from trl import ScriptArguments
 
+from sft_vs_rl.tasks import task_of_config
+
 TINY_PREFIX = "tiny:"
-TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
 
 
 @dataclass
@@ -77,10 +78,10 @@ def task_of(dataset_config: str) -> str:
     >>> task_of("gp-vl-id"), task_of("virl-l-id")
     ('gp-vl', 'virl-l')
     """
-    for task in sorted(TASKS, key=len, reverse=True):
-        if dataset_config.startswith(task + "-"):
-            return task
-    raise ValueError(f"`dataset_config` is {dataset_config!r}; expected a config of one of the tasks {list(TASKS)}.")
+    try:
+        return task_of_config(dataset_config)[0]
+    except ValueError as err:
+        raise ValueError(f"`dataset_config` is {dataset_config!r}: {err}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -269,7 +270,8 @@ def push_checkpoint(plan: PushPlan, checkpoint_dir: str, card: dict[str, Any]) -
     """Upload `checkpoint_dir` with its model card (or write the dry-run tree); call on the main process only."""
     import tempfile
 
-    from sft_vs_rl.hub import prepare_model_upload, push_folder
+    from sft_vs_rl.hub import push_folder
+    from sft_vs_rl.model_card import prepare_model_upload
 
     with tempfile.TemporaryDirectory(prefix="sft_vs_rl_upload_") as tmp:
         tree = prepare_model_upload(checkpoint_dir, os.path.join(tmp, "upload"), card)
@@ -280,7 +282,7 @@ def push_checkpoint(plan: PushPlan, checkpoint_dir: str, card: dict[str, Any]) -
 
 
 def card_context(script_args, model_args, method: str, training: dict[str, Any]) -> dict[str, Any]:
-    """Model card fields of a recipe's final checkpoint (`sft_vs_rl.hub.ModelCardContext`)."""
+    """Model card fields of a recipe's final checkpoint (`sft_vs_rl.model_card.ModelCardContext`)."""
     name = model_args.model_name_or_path
     return {
         "task": task_of(script_args.dataset_config),

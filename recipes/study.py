@@ -15,6 +15,9 @@ The study runs in one process (its stages write shared files); `--num_processes`
 
 from dataclasses import dataclass, field
 
+from sft_vs_rl.study.presets import STUDY_PRESETS
+from sft_vs_rl.tasks import TASK_NAMES
+
 
 @dataclass
 class StudyScriptArguments:
@@ -31,9 +34,9 @@ class StudyScriptArguments:
         force (`bool`, *optional*, defaults to `False`): redo every stage.
     """
 
-    task: str = field(metadata={"help": "Task.", "choices": ["gp-l", "gp-vl", "virl-l", "virl-vl"]})
+    task: str = field(metadata={"help": "Task.", "choices": list(TASK_NAMES)})
     output_dir: str = field(metadata={"help": "Folder of every stage's output (resumable)."})
-    preset: str = field(default="smoke", metadata={"help": "Study preset.", "choices": ["smoke", "tiny", "paper"]})
+    preset: str = field(default="smoke", metadata={"help": "Study preset.", "choices": list(STUDY_PRESETS)})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Seeds of the SFT and RL arms."})
     verify_iterations: list[int] | None = field(
         default=None, metadata={"help": "RL training budgets of the verification-iteration ablation, e.g. 1 3 5 10."}

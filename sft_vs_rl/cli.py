@@ -11,6 +11,10 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sft_vs_rl.data import DATASETS
+from sft_vs_rl.study.presets import STUDY_PRESETS
+from sft_vs_rl.tasks import METHODS, SPLITS, TASK_NAMES
+
 
 def _demo(args: argparse.Namespace) -> int:
     """Play one GeneralPoints episode: a wrong answer first (to show the verifier's feedback), then a solution."""
@@ -50,8 +54,6 @@ def _config_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _dataset_ids(name: str) -> list[str]:
-    from sft_vs_rl.data import DATASETS
-
     return list(DATASETS) if name == "all" else [name]
 
 
@@ -186,7 +188,8 @@ def _push(args: argparse.Namespace) -> int:
     """Push a checkpoint with its model card to the Hub, or write the exact upload tree with `--dry-run DIR`."""
     import tempfile
 
-    from sft_vs_rl.hub import HubUnreachableError, check_hub_reachable, prepare_model_upload, push_folder
+    from sft_vs_rl.hub import HubUnreachableError, check_hub_reachable, push_folder
+    from sft_vs_rl.model_card import prepare_model_upload
 
     context = {"task": args.task, "method": args.method, "repo_id": args.repo_id, "base_model": args.base_model}
     if args.card_context:
@@ -265,7 +268,7 @@ def _study(args: argparse.Namespace) -> int:
 def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
-        choices=["generalpoints", "virl", "all"],
+        choices=[*(repo_id.split("/")[-1] for repo_id in DATASETS), "all"],
         default="all",
         help="which dataset (default: all)",
     )
@@ -313,9 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.set_defaults(handler=_build_tiny)
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a task's ID/OOD test splits (results JSON)")
     evaluate.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
-    evaluate.add_argument("--task", required=True, choices=["gp-l", "gp-vl", "virl-l", "virl-vl"], help="task")
-    evaluate.add_argument("--split", nargs="+", choices=["id", "ood-rule", "ood-visual"], help="default: all")
-    evaluate.add_argument("--method", default="rl", choices=["base", "init", "sft", "rl"], help="default: rl")
+    evaluate.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
+    evaluate.add_argument("--split", nargs="+", choices=SPLITS, help="default: all")
+    evaluate.add_argument("--method", default="rl", choices=METHODS, help="default: rl")
     evaluate.add_argument("--output", default="results.json", help="results file to create or extend")
     evaluate.add_argument("--step", type=int, help="checkpoint step (default: from trainer_state.json)")
     evaluate.add_argument("--gflops", type=float, help="training GFLOPs (default: trainer_state.json flops/total)")
@@ -329,8 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_eval)
 
     study = sub.add_parser("study", help="the SFT-vs-RL study: base, Init, SFT and RL at matched compute, ID/OOD")
-    study.add_argument("--task", required=True, choices=["gp-l", "gp-vl", "virl-l", "virl-vl"], help="task")
-    study.add_argument("--preset", default="smoke", choices=["smoke", "tiny", "paper"], help="default: smoke")
+    study.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
+    study.add_argument("--preset", default="smoke", choices=list(STUDY_PRESETS), help="default: smoke")
     study.add_argument("--output-dir", required=True, help="folder of every stage's output (resumable)")
     study.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the SFT and RL arms (default: 0)")
     study.add_argument("--verify-iterations", type=int, nargs="+", metavar="V",
@@ -353,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     push = sub.add_parser("push", help="push a checkpoint with its model card to the Hub (or --dry-run DIR)")
     push.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
     push.add_argument("--repo-id", required=True, help="destination model repo, ORG/NAME")
-    push.add_argument("--task", required=True, choices=["gp-l", "gp-vl", "virl-l", "virl-vl"], help="task")
-    push.add_argument("--method", required=True, choices=["base", "init", "sft", "rl"], help="how it was trained")
+    push.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
+    push.add_argument("--method", required=True, choices=METHODS, help="how it was trained")
     push.add_argument("--base-model", help="model training started from (Hub id or name)")
     push.add_argument("--results", help="results JSON; the card shows this checkpoint's records")
     push.add_argument("--checkpoint-name", help="the checkpoint's `checkpoint` field in the results file")

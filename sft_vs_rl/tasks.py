@@ -31,13 +31,16 @@ __all__ = [
     "CITATION_BIBTEX",
     "GP_ENV_ID",
     "METHODS",
+    "METHOD_LABELS",
     "PAPER_URL",
     "SPLITS",
+    "SPLIT_LABELS",
     "TASKS",
     "TASK_NAMES",
     "TaskInfo",
     "VIRL_ENV_ID",
     "get_task",
+    "headline_metric",
     "task_of_config",
 ]
 
@@ -46,6 +49,9 @@ SPLITS = ("id", "ood-rule", "ood-visual")
 
 METHODS = ("base", "init", "sft", "rl")
 """Checkpoint kinds of a study: the pretrained base, the SFT Init, and the two arms."""
+
+SPLIT_LABELS = {"id": "in-distribution", "ood-rule": "OOD (rule)", "ood-visual": "OOD (visual)"}
+METHOD_LABELS = {"base": "Base", "init": "Init", "sft": "SFT", "rl": "RL"}
 
 GP_ENV_ID = "sft_vs_rl/GeneralPoints-v0"
 VIRL_ENV_ID = "sft_vs_rl/VIRL-v0"
@@ -118,7 +124,8 @@ class TaskInfo:
     def headline_metric(self, split: str) -> str:
         """The metric the paper plots on `split`: GP `success`; V-IRL `step_accuracy`, but `success` for visual OOD
         (Figs. 5–7)."""
-        self.check_split(split)
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r} is not valid; choose one of {list(SPLITS)}.")
         return "step_accuracy" if self.family == "virl" and split != "ood-visual" else "success"
 
 
@@ -147,6 +154,15 @@ def get_task(name: str) -> TaskInfo:
     close = difflib.get_close_matches(str(name), TASKS, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"Unknown task {name!r}; valid tasks are {list(TASKS)}.{hint}")
+
+
+def headline_metric(task: str, split: str) -> str:
+    """The metric the paper plots for `task` on `split` (see `TaskInfo.headline_metric`).
+
+    >>> headline_metric("virl-l", "ood-rule"), headline_metric("virl-vl", "ood-visual")
+    ('step_accuracy', 'success')
+    """
+    return get_task(task).headline_metric(split)
 
 
 def task_of_config(config_name: str) -> tuple[str, str]:

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sft_vs_rl.tasks import get_task
+
 __all__ = [
     "EpisodeRecord",
     "MetricValue",
@@ -270,7 +272,6 @@ def mean_return(records: Sequence[EpisodeRecord]) -> MetricValue:
     return MetricValue(value=mean, stderr=math.sqrt(variance / n), n=n)
 
 
-_TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
 
 
 def compute_metrics(
@@ -297,9 +298,7 @@ def compute_metrics(
         `dict[str, MetricValue]`: `success` and `mean_return` always; `recognition` for GP-VL when the records carry
         it; `unseen_success` for GP when `train_multisets` is given; `step_accuracy` for V-IRL.
     """
-    if task not in _TASKS:
-        raise ValueError(f"compute_metrics: task={task!r} is not valid; choose one of {', '.join(_TASKS)}.")
-    gp = task.startswith("gp")
+    gp = get_task(task).family == "gp"
     metrics = {
         "success": episode_success(records, verify_iterations=verify_iterations if gp else None),
         "mean_return": mean_return(records),

@@ -22,15 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sft_vs_rl.evaluation.results import (
-    METHOD_LABELS,
-    METRIC_LABELS,
-    SPLIT_LABELS,
-    TASK_LABELS,
-    ResultRecord,
-    Results,
-    headline_metric,
-)
+from sft_vs_rl.evaluation.results import METRIC_LABELS, ResultRecord, Results
+from sft_vs_rl.tasks import METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,7 +42,6 @@ __all__ = [
 
 COLORS = {"base": "#7f7f7f", "init": "#4d4d4d", "sft": "#e6780b", "rl": "#1f5fbf"}
 OOD_SPLITS = ("ood-rule", "ood-visual")
-DEFAULT_BUDGET = {"gp": 5, "virl": 2}  # the paper's verification iterations: GP 5, V-IRL 2
 MIN_SMOOTH_POINTS = 5  # Savitzky–Golay with polyorder 3 needs a window of at least 5 points
 MAX_SMOOTH_WINDOW = 11
 
@@ -104,7 +96,7 @@ def _default_budget(results: Results, task: str, field: str = "verify_iterations
     """The budget of the main protocol: the metadata's, else the paper's when present, else the largest present."""
     if field == "verify_iterations" and results.metadata.get("verify_iterations"):
         return int(results.metadata["verify_iterations"])
-    paper = DEFAULT_BUDGET["virl" if task.startswith("virl") else "gp"]
+    paper = get_task(task).verify_iterations
     present = {getattr(r, field) for r in results.records if r.task == task} - {None}
     return paper if not present or paper in present else max(present)
 
@@ -190,7 +182,7 @@ def plot_compute_curves(
         _percent_axis(ax)
         ax.legend(fontsize=10, loc="best")
     note = " (Savitzky–Golay smoothed)" if smooth else ""
-    fig.suptitle(f"{TASK_LABELS[task]}: SFT vs RL as training compute grows{note}", fontsize=13)
+    fig.suptitle(f"{get_task(task).label}: SFT vs RL as training compute grows{note}", fontsize=13)
     return _save(fig, Path(output_dir), f"{task}_compute_curves", formats)
 
 
@@ -253,7 +245,7 @@ def plot_ood_bars(
         ax.set_title(f"{SPLIT_LABELS[split]}{compute}", fontsize=12)
         _percent_axis(ax)
         ax.grid(False, axis="x")
-    fig.suptitle(f"{TASK_LABELS[task]}: out-of-distribution, Init vs SFT vs RL at equal compute", fontsize=13)
+    fig.suptitle(f"{get_task(task).label}: out-of-distribution, Init vs SFT vs RL at equal compute", fontsize=13)
     return _save(fig, Path(output_dir), f"{task}_ood_bars", formats)
 
 
@@ -312,7 +304,7 @@ def plot_recognition_vs_success(
         _percent_axis(ax)
         ax.set_title(SPLIT_LABELS[split], fontsize=12)
         ax.legend(fontsize=10, loc="best", title="marker size ∝ compute", title_fontsize=9)
-    fig.suptitle(f"{TASK_LABELS[task]}: recognition vs success as compute grows", fontsize=13)
+    fig.suptitle(f"{get_task(task).label}: recognition vs success as compute grows", fontsize=13)
     return _save(fig, Path(output_dir), f"{task}_recognition_vs_success", formats)
 
 
@@ -388,7 +380,7 @@ def plot_verification_ablation(
         ax_gain.text(pos, gain, f"{100 * gain:+.2f}", ha="center", va="bottom" if gain >= 0 else "top", fontsize=10)
     ax_gain.set_title(f"at equal compute (≈{limit:.3g} GFLOPs)", fontsize=12)
     _percent_axis(ax_gain)
-    fig.suptitle(f"{TASK_LABELS[task]}: verification-iteration ablation", fontsize=13)
+    fig.suptitle(f"{get_task(task).label}: verification-iteration ablation", fontsize=13)
     return _save(fig, Path(output_dir), f"{task}_verification_ablation", formats)
 
 

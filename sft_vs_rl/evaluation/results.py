@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sft_vs_rl.evaluation.metrics import MetricValue
+from sft_vs_rl.tasks import METHOD_LABELS, METHODS, SPLIT_LABELS, SPLITS, TASK_NAMES, get_task, headline_metric
 
 __all__ = [
     "METHODS",
@@ -53,16 +54,11 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-METHODS = ("base", "init", "sft", "rl")
-TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
-SPLITS = ("id", "ood-rule", "ood-visual")
+TASKS = TASK_NAMES  # kept for `evaluation.runner` until it reads `sft_vs_rl.tasks`
 
 _REQUIRED = ("method", "step", "gflops", "task", "split", "metrics")
 _OPTIONAL = ("checkpoint", "verify_iterations", "train_verify_iterations")
 
-METHOD_LABELS = {"base": "Base", "init": "Init", "sft": "SFT", "rl": "RL"}
-SPLIT_LABELS = {"id": "in-distribution", "ood-rule": "OOD (rule)", "ood-visual": "OOD (visual)"}
-TASK_LABELS = {"gp-l": "GP-L", "gp-vl": "GP-VL", "virl-l": "V-IRL-L", "virl-vl": "V-IRL-VL"}
 METRIC_LABELS = {
     "success": "success rate",
     "recognition": "recognition accuracy",
@@ -74,20 +70,6 @@ METRIC_LABELS = {
 
 class ResultsFormatError(ValueError):
     """A results file or record does not follow the schema; the message names the field and the fix."""
-
-
-def headline_metric(task: str, split: str) -> str:
-    """The metric the paper plots for `task` on `split`.
-
-    GeneralPoints: episode `success`. V-IRL: `step_accuracy` in distribution and under the rule variant (Figs. 5–6),
-    episode `success` for visual OOD (Fig. 7).
-
-    >>> headline_metric("virl-l", "ood-rule"), headline_metric("virl-vl", "ood-visual")
-    ('step_accuracy', 'success')
-    """
-    if task.startswith("virl") and split != "ood-visual":
-        return "step_accuracy"
-    return "success"
 
 
 def _choice(where: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -133,7 +115,7 @@ def _metric(where: str, name: str, raw: Any) -> MetricValue:
 
 def _validate_record(where: str, values: Mapping[str, Any]) -> None:
     _choice(where, "method", values["method"], METHODS)
-    _choice(where, "task", values["task"], TASKS)
+    _choice(where, "task", values["task"], TASK_NAMES)
     _choice(where, "split", values["split"], SPLITS)
     _number(where, "step", values["step"], minimum=0, integer=True)
     _number(where, "gflops", values["gflops"], minimum=0.0)
@@ -234,7 +216,7 @@ class Results:
 
     def tasks(self) -> list[str]:
         """Tasks present, in canonical order."""
-        return [t for t in TASKS if any(r.task == t for r in self.records)]
+        return [t for t in TASK_NAMES if any(r.task == t for r in self.records)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -337,7 +319,7 @@ def results_table_markdown(results: Results, *, metric: str | None = None) -> st
                         continue
                     value = record.metrics[name]
                     rows.append(
-                        f"| {TASK_LABELS[task]} | {SPLIT_LABELS[split]} | {METHOD_LABELS[record.method]} | "
+                        f"| {get_task(task).label} | {SPLIT_LABELS[split]} | {METHOD_LABELS[record.method]} | "
                         f"{record.step} | {record.gflops:.4g} | {METRIC_LABELS.get(name, name)} | {_fmt(value)} | "
                         f"{value.n} |"
                     )

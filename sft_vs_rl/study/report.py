@@ -8,27 +8,12 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from sft_vs_rl.evaluation.results import (
-    METHOD_LABELS,
-    SPLIT_LABELS,
-    TASK_LABELS,
-    ResultRecord,
-    Results,
-    headline_metric,
-)
+from sft_vs_rl.evaluation.results import ResultRecord, Results
+from sft_vs_rl.tasks import METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PAPER_FIG6", "equal_compute_table", "write_report"]
-
-PAPER_FIG6: dict[str, dict[str, float]] = {
-    "gp-l": {"init": 11.5, "rl": 15.0, "sft": 3.4},
-    "gp-vl": {"init": 11.2, "rl": 14.2, "sft": 5.6},
-    "virl-l": {"init": 80.8, "rl": 91.8, "sft": 1.3},
-    "virl-vl": {"init": 35.7, "rl": 45.0, "sft": 2.5},
-}
-"""Paper Fig. 6 (OOD under the rule variant, equal compute; sftvsrl_spec.md §3.5), in percent."""
-
+__all__ = ["equal_compute_table", "write_report"]
 
 def _pct(record: ResultRecord | None, metric: str) -> str:
     if record is None or metric not in record.metrics:
@@ -154,7 +139,7 @@ def _rl_diagnostics(results: Results) -> str:
 
 
 def _paper_comparison(task: str, picked: dict[str, Any]) -> str:
-    paper = PAPER_FIG6.get(task)
+    paper = get_task(task).paper_ood_rule
     if not paper or "ood-rule" not in picked.get("init", {}):
         return ""
     metric = headline_metric(task, "ood-rule")
@@ -193,7 +178,7 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
     task = results.metadata.get("task") or results.tasks()[0]
     table, picked = equal_compute_table(results, task)
     meta = results.metadata
-    text = [f"# {TASK_LABELS[task]} study ({meta.get('preset', '?')} preset)\n",
+    text = [f"# {get_task(task).label} study ({meta.get('preset', '?')} preset)\n",
             f"GFLOPs are counted from the {meta.get('gflops_from', 'start of Init')}; evaluation is "
             f"{meta.get('decoding', 'greedy')} decoding with {meta.get('verify_iterations')} graded tries per "
             "episode (per position for V-IRL); ± is the binomial standard error √(p(1−p)/n).\n",

@@ -16,10 +16,11 @@ from typing import Any
 
 from sft_vs_rl.study.corpus import HELDOUT_FRACTION, gp_answer, gp_corpus, virl_corpus
 from sft_vs_rl.study.presets import StudyPreset
+from sft_vs_rl.tasks import TASK_NAMES, TaskInfo, get_task
 
 __all__ = ["STUDY_TASKS", "TaskSpec", "task_spec"]
 
-STUDY_TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")
+STUDY_TASKS = TASK_NAMES
 _DATA_SEED = 1000  # SFT pairs (Init and the SFT arm)
 _RL_SEED = 2000  # RL episodes
 _EVAL_SEED = 3000  # evaluation episodes
@@ -27,29 +28,42 @@ _EVAL_SEED = 3000  # evaluation episodes
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One study task: its dataset, environment and defaults.
+    """What the study trains and evaluates on for one task (`info`, from `sft_vs_rl.tasks`).
 
     Args:
-        task (`str`): `"gp-l"`, `"gp-vl"`, `"virl-l"` or `"virl-vl"`.
-        repo_id (`str`): dataset of the library.
-        env_id (`str`): gymnasium id of the verifier environment.
-        kind (`str`): tiny model kind, `"llama"` (text) or `"mllama"` (vision).
-        verify_iterations (`int`): the paper's graded tries (5 for GP, 2 for V-IRL), in training and evaluation.
+        info (`sft_vs_rl.tasks.TaskInfo`): the task's facts (dataset, environment, graded tries, splits).
     """
 
-    task: str
-    repo_id: str
-    env_id: str
-    kind: str
-    verify_iterations: int
+    info: TaskInfo
+
+    @property
+    def task(self) -> str:
+        return self.info.name
+
+    @property
+    def repo_id(self) -> str:
+        return self.info.dataset
+
+    @property
+    def env_id(self) -> str:
+        return self.info.env_id
+
+    @property
+    def kind(self) -> str:
+        return self.info.tiny_kind
+
+    @property
+    def verify_iterations(self) -> int:
+        """The paper's graded tries (5 for GP, 2 for V-IRL), in training and evaluation."""
+        return self.info.verify_iterations
 
     @property
     def is_gp(self) -> bool:
-        return self.task.startswith("gp")
+        return self.info.family == "gp"
 
     @property
     def visual(self) -> bool:
-        return self.task.endswith("-vl")
+        return self.info.visual
 
     def config_kwargs(self, preset: StudyPreset, **extra: Any) -> dict[str, Any]:
         kwargs = {"prompt_style": preset.prompt_style, "heldout_fraction": HELDOUT_FRACTION}
@@ -109,20 +123,17 @@ class TaskSpec:
         return load_dataset(self.repo_id, f"{self.task}-id", split="train", **self.config_kwargs(preset, **extra))
 
     def env_kwargs(self, preset: StudyPreset, split: str = "id", verify_iterations: int | None = None) -> dict:
-        """Keyword arguments of the environment of `split` (`"id"` for training)."""
-        v = verify_iterations or self.verify_iterations
-        if self.is_gp:
-            return {"face_rule": "11-12-13" if split == "ood-rule" else "10", "visual": self.visual,
-                    "suit_colour": "red" if split == "ood-visual" else "black", "prompt_style": preset.prompt_style,
-                    "verify_iterations": v}
-        return {"action_space": "relative" if split == "ood-rule" else "absolute", "visual": self.visual,
-                "prompt_style": preset.prompt_style, "verify_iterations": v,
-                "num_milestones": tuple(preset.virl_num_milestones)}
+        """Keyword arguments of the environment of `split` (`"id"` for training; `"id-unseen"` plays ID rules)."""
+        kwargs = {**self.info.split_env_kwargs("id" if split == "id-unseen" else split),
+                  "prompt_style": preset.prompt_style, "verify_iterations": verify_iterations or self.verify_iterations}
+        if not self.is_gp:
+            kwargs["num_milestones"] = tuple(preset.virl_num_milestones)
+        return kwargs
 
     def eval_splits(self) -> tuple[str, ...]:
-        """Evaluation sets: `id`, `id-unseen` (GP), `ood-rule`, `ood-visual` (VL)."""
-        splits = ["id"] + (["id-unseen"] if self.is_gp else []) + ["ood-rule"]
-        return tuple(splits + (["ood-visual"] if self.visual else []))
+        """Evaluation sets: the task's splits, with `id-unseen` (held-out value multisets) after `id` for GP."""
+        return tuple(s for split in self.info.splits for s in ((split, "id-unseen") if split == "id" and self.is_gp
+                                                               else (split,)))
 
     def eval_dataset(self, preset: StudyPreset, split: str, size: int):
         """The evaluation episodes of `split` (rows with `seed`, `options`, `env_kwargs`)."""
@@ -145,20 +156,6 @@ class TaskSpec:
                             **self.config_kwargs(preset, test_size=size, seed=_EVAL_SEED))
 
 
-_SPECS = {
-    "gp-l": TaskSpec("gp-l", "sft_vs_rl/generalpoints", "sft_vs_rl/GeneralPoints-v0", "llama", 5),
-    "gp-vl": TaskSpec("gp-vl", "sft_vs_rl/generalpoints", "sft_vs_rl/GeneralPoints-v0", "mllama", 5),
-    "virl-l": TaskSpec("virl-l", "sft_vs_rl/virl", "sft_vs_rl/VIRL-v0", "llama", 2),
-    "virl-vl": TaskSpec("virl-vl", "sft_vs_rl/virl", "sft_vs_rl/VIRL-v0", "mllama", 2),
-}
-
-
 def task_spec(task: str) -> TaskSpec:
     """The `TaskSpec` of `task`, or a `ValueError` naming the valid tasks."""
-    if task not in _SPECS:
-        import difflib
-
-        close = difflib.get_close_matches(str(task), _SPECS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown task {task!r}; valid tasks are {list(_SPECS)}.{hint}")
-    return _SPECS[task]
+    return TaskSpec(get_task(task))

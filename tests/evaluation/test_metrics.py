@@ -98,7 +98,7 @@ def test_compute_metrics_per_task():
     assert set(gp) == {"success", "mean_return", "recognition", "unseen_success"}
     assert set(compute_metrics(GP_RECORDS, "gp-l")) == {"success", "mean_return"}
     assert set(compute_metrics(VIRL_RECORDS, "virl-l")) == {"success", "mean_return", "step_accuracy"}
-    with pytest.raises(ValueError, match="gp-l, gp-vl"):
+    with pytest.raises(ValueError, match=r"Unknown task 'gp'; valid tasks are \['gp-l', 'gp-vl'"):
         compute_metrics(GP_RECORDS, "gp")
 
 
