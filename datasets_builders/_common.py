@@ -6,7 +6,6 @@ Task rules stay in the builders and the environments. The rows depend on this fi
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import datasets
@@ -41,17 +40,6 @@ def row_rng(seed: int, split: str, index: int) -> np.random.Generator:
     True
     """
     return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_CODES[split], index]))
-
-
-def in_heldout_pool(salt: str, key: str, heldout_fraction: float) -> bool:
-    """Whether `key` falls in the held-out pool: the first 8 bytes of `sha256(f"{salt}:{key}")`, read as a number in
-    [0, 1), lie below `heldout_fraction`. Fixed across seeds, configs and runs.
-
-    >>> in_heldout_pool("demo-v1", "1,2,3,4", 0.0), in_heldout_pool("demo-v1", "1,2,3,4", 1.0)
-    (False, True)
-    """
-    u = int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "big") / 2**64
-    return u < heldout_fraction
 
 
 def check_sizes(config: datasets.BuilderConfig, unit: str, example: int) -> None:

@@ -46,6 +46,7 @@ DATASETS: dict[str, dict[str, Any]] = {
             "datasets_builders._common",
             "sft_vs_rl.envs.generalpoints",
             "sft_vs_rl.envs.verifier_env",
+            "sft_vs_rl.envs.heldout",
         ),
     },
     "sft_vs_rl/virl": {
@@ -55,6 +56,7 @@ DATASETS: dict[str, dict[str, Any]] = {
             "datasets_builders._common",
             "sft_vs_rl.envs.virl",
             "sft_vs_rl.envs.verifier_env",
+            "sft_vs_rl.envs.heldout",
         ),
     },
 }

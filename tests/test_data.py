@@ -70,13 +70,15 @@ def _plain_messages(messages: list[dict]) -> list[dict]:
 # Every config builds with the documented schema
 
 
-def test_builder_docstring_examples_run():
+def test_heldout_pool_docstring_examples_run():
     import doctest
 
-    import datasets_builders.generalpoints.builder as gp_builder
+    from sft_vs_rl.envs import heldout
+    from sft_vs_rl.envs.generalpoints import cards
 
-    result = doctest.testmod(gp_builder)
-    assert result.failed == 0 and result.attempted >= 1
+    for module in (heldout, cards):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted >= 1
 
 
 def test_ten_configs_are_declared():
@@ -158,8 +160,7 @@ def test_virl_train_rows_cover_every_rail_position(built):
 
 
 def test_generalpoints_train_and_test_problems_are_disjoint(cache_dir):
-    from datasets_builders.generalpoints.builder import is_heldout_hand
-    from sft_vs_rl.envs.generalpoints import card_values
+    from sft_vs_rl.envs.generalpoints import card_values, is_heldout_hand
 
     def problems(ds):
         return {tuple(sorted(card_values(r, "10"))) for r in ds["ranks"]}

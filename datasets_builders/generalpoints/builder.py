@@ -22,30 +22,16 @@ from datasets_builders._common import (
     MESSAGES,
     check_sizes,
     dataset_info,
-    in_heldout_pool,
     provenance,
     row_rng,
     split_sizes,
 )
 from datasets_builders._common import VERSION as _VERSION
 from sft_vs_rl.envs.generalpoints import DEFAULT_CANVAS_SIZE, GeneralPointsEnv, format_response, solve
-from sft_vs_rl.envs.generalpoints.cards import card_values, deal_hand
+from sft_vs_rl.envs.generalpoints.cards import deal_hand, is_heldout_hand
 from sft_vs_rl.envs.verifier_env import assistant_turn
 
 _MAX_DEAL_ATTEMPTS = 10_000
-
-
-def is_heldout_hand(ranks: list[str], heldout_fraction: float) -> bool:
-    """Whether a hand belongs to the held-out (test) pool: a fixed hash of its sorted values under J/Q/K = 10.
-
-    The pool depends only on the hand's ID problem, never on a seed or a config, so no test hand of any config
-    shares its numbers with a training hand of any config.
-
-    >>> is_heldout_hand(["A", "10", "K", "5"], 0.2) == is_heldout_hand(["5", "J", "A", "Q"], 0.2)
-    True
-    """
-    key = ",".join(str(v) for v in sorted(card_values(ranks, "10")))
-    return in_heldout_pool("generalpoints-heldout-v1", key, heldout_fraction)
 
 
 @dataclass

@@ -14,7 +14,6 @@ about `heldout_fraction` of all routes in the held-out pool that only test split
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import datasets
@@ -24,14 +23,13 @@ from datasets_builders._common import (
     MESSAGES,
     check_sizes,
     dataset_info,
-    in_heldout_pool,
     provenance,
     row_rng,
     split_sizes,
 )
 from datasets_builders._common import VERSION as _VERSION
 from sft_vs_rl.envs.verifier_env import assistant_turn
-from sft_vs_rl.envs.virl import CITY_PRESETS, TRAIN_CITY, VIRLEnv, generate_city, route_for_index
+from sft_vs_rl.envs.virl import CITY_PRESETS, TRAIN_CITY, VIRLEnv, generate_city, is_heldout_route, route_for_index
 
 _MAX_ROUTE_ATTEMPTS = 10_000
 _ROW_CHOICES = ("steps", "episodes")
@@ -60,16 +58,6 @@ _ROUTE = {
     "index": datasets.Value("int64"),
     "init_heading": datasets.Value("int32"),
 }
-
-
-def is_heldout_route(route: dict, heldout_fraction: float) -> bool:
-    """Whether a route (a `Route.to_dict()`) belongs to the held-out (test) pool: a fixed hash of its city and path.
-
-    The pool depends only on the route's content, never on a seed, an index or a config, so no test route of any
-    config is a training route of any config.
-    """
-    key = json.dumps([route["city"], route["start"], [m["xy"] for m in route["milestones"]]], sort_keys=True)
-    return in_heldout_pool("virl-heldout-v1", key, heldout_fraction)
 
 
 @dataclass

@@ -20,7 +20,6 @@ Every prompt is written by the environments' own prompt functions, and every fee
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import random
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from fractions import Fraction
 from functools import cache, lru_cache
 from typing import Any
 
-from sft_vs_rl.envs.generalpoints import RANKS, card_values, format_response, parse_formula
+from sft_vs_rl.envs.generalpoints import RANKS, card_values, format_response, is_heldout_multiset, parse_formula
 from sft_vs_rl.envs.generalpoints.prompts import format_prompt
 from sft_vs_rl.envs.verifier_env import assistant_turn, user_turn
 
@@ -50,21 +49,16 @@ HELDOUT_FRACTION = 0.1
 GP_TARGETS = tuple(range(12, 37))
 """Targets of the GeneralPoints corpus (24 on half of the examples, uniform over these otherwise)."""
 
-_SALT = "generalpoints-heldout-v1"  # = datasets_builders.generalpoints.builder.is_heldout_hand's key
-
-
 def heldout_multiset(values: Sequence[int], fraction: float = HELDOUT_FRACTION) -> bool:
     """Whether a GeneralPoints value multiset is held out of all training (a fixed hash of its sorted values).
 
-    For J/Q/K = 10 hands this is exactly the GeneralPoints builder's `is_heldout_hand(ranks, fraction)`, so the
-    builder's train splits (with `heldout_fraction=fraction`) never deal a held-out hand.
+    The GeneralPoints builder deals from the same pool (`sft_vs_rl.envs.generalpoints.is_heldout_hand`), so its
+    train splits (with `heldout_fraction=fraction`) never deal a held-out hand.
 
     >>> heldout_multiset([1, 10, 10, 5]) == heldout_multiset([10, 5, 1, 10])
     True
     """
-    key = ",".join(str(v) for v in sorted(int(v) for v in values))
-    u = int.from_bytes(hashlib.sha256(f"{_SALT}:{key}".encode()).digest()[:8], "big") / 2**64
-    return u < fraction
+    return is_heldout_multiset(values, fraction)
 
 
 @lru_cache(maxsize=1)
@@ -231,8 +225,7 @@ def virl_corpus(
     Each example picks a city preset and an action space, plays a random route along the optimal actions up to a
     random position and answers there with the optimal action. Routes of the builder's held-out pool are skipped.
     """
-    from datasets_builders.virl.builder import is_heldout_route
-    from sft_vs_rl.envs.virl import CITY_PRESETS, VIRLEnv
+    from sft_vs_rl.envs.virl import CITY_PRESETS, VIRLEnv, is_heldout_route
 
     rng = random.Random(seed)
     cities = list(cities or CITY_PRESETS)

@@ -4,8 +4,7 @@ import itertools
 
 import pytest
 
-from datasets_builders.generalpoints.builder import is_heldout_hand
-from sft_vs_rl.envs.generalpoints import RANKS, GeneralPointsEnv, card_values, solve
+from sft_vs_rl.envs.generalpoints import RANKS, GeneralPointsEnv, card_values, is_heldout_hand, solve
 from sft_vs_rl.study.corpus import (
     HELDOUT_FRACTION,
     canonical_solution,

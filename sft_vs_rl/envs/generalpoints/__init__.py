@@ -16,6 +16,8 @@ from sft_vs_rl.envs.generalpoints.cards import (
     card_value,
     card_values,
     deal_hand,
+    is_heldout_hand,
+    is_heldout_multiset,
 )
 from sft_vs_rl.envs.generalpoints.env import GeneralPointsEnv
 from sft_vs_rl.envs.generalpoints.formula import FormulaError, evaluate_formula, parse_formula
@@ -38,6 +40,8 @@ __all__ = [
     "GeneralPointsEnv",
     "ParsedResponse",
     "card_value",
+    "is_heldout_hand",
+    "is_heldout_multiset",
     "card_values",
     "deal_hand",
     "evaluate_formula",

@@ -35,6 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from sft_vs_rl.envs.generalpoints.solver import is_solvable
+from sft_vs_rl.envs.heldout import in_heldout_pool
 
 __all__ = [
     "FACE_RULES",
@@ -204,3 +205,25 @@ def deal_hand(
             options = options or colour
             suits.append(options[int(u[4 + i] * len(options))])
     return [RANKS[r - 1] for r in ranks], suits
+
+
+def is_heldout_multiset(values: Sequence[int], heldout_fraction: float) -> bool:
+    """Whether a value multiset belongs to the held-out (test) pool: a fixed hash of its sorted values.
+
+    >>> is_heldout_multiset([1, 10, 10, 5], 0.2) == is_heldout_multiset([10, 5, 1, 10], 0.2)
+    True
+    """
+    key = ",".join(str(v) for v in sorted(int(v) for v in values))
+    return in_heldout_pool("generalpoints-heldout-v1", key, heldout_fraction)
+
+
+def is_heldout_hand(ranks: Sequence[str], heldout_fraction: float) -> bool:
+    """Whether a hand belongs to the held-out (test) pool: its values under J/Q/K = 10 (`is_heldout_multiset`).
+
+    The pool depends only on the hand's ID problem, never on a seed or a config, so no test hand of any config
+    shares its numbers with a training hand of any config.
+
+    >>> is_heldout_hand(["A", "10", "K", "5"], 0.2) == is_heldout_hand(["5", "J", "A", "Q"], 0.2)
+    True
+    """
+    return is_heldout_multiset(card_values(ranks, "10"), heldout_fraction)

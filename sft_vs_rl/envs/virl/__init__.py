@@ -13,7 +13,17 @@ from .importer import load_route_infos, route_from_route_info
 from .landmarks import VOCABULARIES
 from .presets import CITY_PRESETS, LAYOUTS, STYLES, TRAIN_CITY, CityPreset, LayoutSpec, VisualStyle, resolve_city
 from .prompts import Q_VIRL_L, Q_VIRL_VL, RESPONSE_VIRL, format_prompt, format_response
-from .routes import Episode, Milestone, RailStep, Route, build_episode, draw_episode, route_for_index, sample_route
+from .routes import (
+    Episode,
+    Milestone,
+    RailStep,
+    Route,
+    build_episode,
+    draw_episode,
+    is_heldout_route,
+    route_for_index,
+    sample_route,
+)
 from .verifier import parse_answer, verify_action
 
 __all__ = [
@@ -37,6 +47,7 @@ __all__ = [
     "VisualStyle",
     "build_episode",
     "draw_episode",
+    "is_heldout_route",
     "format_prompt",
     "format_response",
     "generate_city",

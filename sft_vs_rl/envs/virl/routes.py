@@ -9,16 +9,21 @@ instruction and the rail, following SFTvsRL's `_parse_instruction_and_rail` (ref
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..heldout import in_heldout_pool
 from .city import City, bearing, city_rng
 from .observe import NO_LANDMARK, NO_LANDMARKS, compass_name, oracle_observation, relation_name, relative_turn_word
 
-__all__ = ["Episode", "Milestone", "RailStep", "Route", "build_episode", "draw_episode", "route_for_index", "sample_route"]
+__all__ = [
+    "Episode", "Milestone", "RailStep", "Route", "build_episode", "draw_episode", "is_heldout_route", "route_for_index",
+    "sample_route",
+]
 
 CANDIDATES_PER_SEGMENT = 5  # SFTvsRL `straight_line_length`
 DROP_RATE = 0.5  # SFTvsRL `drop_rate`
@@ -435,3 +440,13 @@ def build_episode(
         )  # fmt: skip
         sentence_idx += 1
     return Episode(route, init_heading, tuple(sentences), tuple(rail))
+
+
+def is_heldout_route(route: dict, heldout_fraction: float) -> bool:
+    """Whether a route (a `Route.to_dict()`) belongs to the held-out (test) pool: a fixed hash of its city and path.
+
+    The pool depends only on the route's content, never on a seed, an index or a config, so no test route of any
+    config is a training route of any config.
+    """
+    key = json.dumps([route["city"], route["start"], [m["xy"] for m in route["milestones"]]], sort_keys=True)
+    return in_heldout_pool("virl-heldout-v1", key, heldout_fraction)
