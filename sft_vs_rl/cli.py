@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from sft_vs_rl.data import DATASETS
-from sft_vs_rl.study.presets import STUDY_PRESETS
+from sft_vs_rl.envs.generalpoints.cards import FACE_RULES
+from sft_vs_rl.study.presets import ANSWER_FORMATS, STUDY_PRESETS
 from sft_vs_rl.tasks import METHODS, SPLITS, TASK_NAMES
 
 
@@ -284,12 +285,20 @@ def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `sft-vs-rl` parser: one subcommand per job, each with its handler as `args.handler`."""
     parser = argparse.ArgumentParser(prog="sft-vs-rl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data_commands(sub)
+    _add_model_commands(sub)
+    _add_study_commands(sub)
+    return parser
 
+
+def _add_data_commands(sub) -> None:
+    """`demo`, `build-data`, `push-data`: environments and datasets, no model."""
     demo = sub.add_parser("demo", help="play one GeneralPoints episode with the verifier, no model needed")
     demo.add_argument("--seed", type=int, default=0, help="episode seed (default: 0)")
-    demo.add_argument("--face-rule", choices=["10", "11-12-13"], default="10", help="J/Q/K values (default: 10)")
+    demo.add_argument("--face-rule", choices=FACE_RULES, default="10", help="J/Q/K values (default: 10)")
     demo.add_argument("--visual", action="store_true", help="GP-VL: also draw the card image")
     demo.set_defaults(handler=_demo)
 
@@ -307,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     push_data.add_argument("--commit-message", help="commit message of the upload")
     push_data.set_defaults(handler=_push_data)
 
+
+def _add_model_commands(sub) -> None:
+    """`build-tiny`, `eval`, `push`: one checkpoint at a time."""
     tiny = sub.add_parser("build-tiny", help="build a tiny offline Llama/Mllama + tokenizer and save it to a folder")
     tiny.add_argument("--kind", default="llama", help="llama (text) or mllama (vision) (default: llama)")
     tiny.add_argument("--preset", default="tiny", help="nano, tiny or small (default: tiny)")
@@ -314,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0, help="weight-initialisation seed (default: 0)")
     tiny.add_argument("--output-dir", required=True, help="folder to write (save_pretrained layout)")
     tiny.set_defaults(handler=_build_tiny)
+
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a task's ID/OOD test splits (results JSON)")
     evaluate.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
     evaluate.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
@@ -330,28 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--verify-iterations", type=int, help="graded tries override (default: the data's)")
     evaluate.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
     evaluate.set_defaults(handler=_eval)
-
-    study = sub.add_parser("study", help="the SFT-vs-RL study: base, Init, SFT and RL at matched compute, ID/OOD")
-    study.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
-    study.add_argument("--preset", default="smoke", choices=list(STUDY_PRESETS), help="default: smoke")
-    study.add_argument("--output-dir", required=True, help="folder of every stage's output (resumable)")
-    study.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the SFT and RL arms (default: 0)")
-    study.add_argument("--verify-iterations", type=int, nargs="+", metavar="V",
-                       help="RL training budgets of the verification-iteration ablation, e.g. 1 3 5 10")
-    study.add_argument("--answer-format", choices=["paper", "steps"], help="GP answer format (default: the preset's)")
-    study.add_argument("--set", action="append", metavar="KEY=VALUE", help="any StudyPreset field (JSON value)")
-    study.add_argument("--num-threads", type=int, default=2, help="torch threads on CPU (default: 2)")
-    study.add_argument("--force", action="store_true", help="delete the output folder first and redo every stage")
-    study.set_defaults(handler=_study)
-
-    plot = sub.add_parser("plot", help="draw the paper's figures (PNG + SVG) from a results JSON file")
-    plot.add_argument("results", help="results file written by `sft-vs-rl eval` or `sft-vs-rl study`")
-    plot.add_argument("--output-dir", required=True, help="folder for the figures")
-    plot.add_argument("--no-smooth", action="store_true", help="no Savitzky-Golay smoothing of the curves")
-    plot.add_argument(
-        "--format", nargs="+", default=["png", "svg"], help="file formats (default: png svg)", metavar="FMT"
-    )
-    plot.set_defaults(handler=_plot)
 
     push = sub.add_parser("push", help="push a checkpoint with its model card to the Hub (or --dry-run DIR)")
     push.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
@@ -373,7 +364,33 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the Hub repo as private")
     push.add_argument("--commit-message", help="commit message of the upload")
     push.set_defaults(handler=_push)
-    return parser
+
+
+def _add_study_commands(sub) -> None:
+    """`study`, `plot`: the whole study, and its figures from a results file."""
+    study = sub.add_parser("study", help="the SFT-vs-RL study: base, Init, SFT and RL at matched compute, ID/OOD")
+    study.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
+    study.add_argument("--preset", default="smoke", choices=list(STUDY_PRESETS), help="default: smoke")
+    study.add_argument("--output-dir", required=True, help="folder of every stage's output (resumable)")
+    study.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the SFT and RL arms (default: 0)")
+    study.add_argument("--verify-iterations", type=int, nargs="+", metavar="V",
+                       help="RL training budgets of the verification-iteration ablation, e.g. 1 3 5 10")
+    study.add_argument("--answer-format", choices=ANSWER_FORMATS, help="GP answer format (default: the preset's)")
+    study.add_argument("--set", action="append", metavar="KEY=VALUE", help="any StudyPreset field (JSON value)")
+    study.add_argument("--num-threads", type=int, default=2, help="torch threads on CPU (default: 2)")
+    study.add_argument("--force", action="store_true", help="delete the output folder first and redo every stage")
+    study.set_defaults(handler=_study)
+
+    plot = sub.add_parser("plot", help="draw the paper's figures (PNG + SVG) from a results JSON file")
+    plot.add_argument("results", help="results file written by `sft-vs-rl eval` or `sft-vs-rl study`")
+    plot.add_argument("--output-dir", required=True, help="folder for the figures")
+    plot.add_argument("--no-smooth", action="store_true", help="no Savitzky-Golay smoothing of the curves")
+    plot.add_argument(
+        "--format", nargs="+", default=["png", "svg"], help="file formats (default: png svg)", metavar="FMT"
+    )
+    plot.set_defaults(handler=_plot)
+
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:
