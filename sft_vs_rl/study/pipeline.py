@@ -30,6 +30,7 @@ import math
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -368,20 +369,33 @@ def run_study(
 
     spec = task_spec(task)
     preset_obj = resolve_study_preset(preset, task, **overrides)
+    preset_name = preset if isinstance(preset, str) else "custom"
     out = Path(output_dir)
     if force and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if num_threads and not torch.cuda.is_available():
         torch.set_num_threads(num_threads)
-    seeds = list(seeds) or [0]
-    budgets = list(dict.fromkeys([spec.verify_iterations, *(verify_iterations or [])]))
-    (out / "study.json").write_text(json.dumps({"task": task, "preset": preset if isinstance(preset, str) else "custom",
-                                                "settings": _preset_dict(preset_obj), "seeds": seeds,
-                                                "verify_iterations": budgets}, indent=2) + "\n")
-    stages: dict[str, dict[str, Any]] = {}
+    plan = StudyPlan(spec, preset_obj, out, list(seeds) or [0], verify_iterations)
+    (out / "study.json").write_text(json.dumps({"task": task, "preset": preset_name,
+                                                "settings": _preset_dict(preset_obj), "seeds": plan.seeds,
+                                                "verify_iterations": plan.budgets}, indent=2) + "\n")
+    stages = _Stages()
+    plan.train(stages)
+    start = time.time()
+    main, per_seed = plan.evaluate(stages.infos)
+    stages.infos["eval"] = {"wall_s": time.time() - start}
+    logger.info("stage %-14s done in %6.1f s", "eval", stages.infos["eval"]["wall_s"])
+    return _write_results(plan, preset_name, stages.infos, main, per_seed)
 
-    def stage(name: str, path: Path, fn, *args):
+
+class _Stages:
+    """Runs each stage once: a stage whose folder holds a finished `stage.json` is skipped (a study resumes)."""
+
+    def __init__(self) -> None:
+        self.infos: dict[str, dict[str, Any]] = {}
+
+    def run(self, name: str, path: Path, fn, *args) -> dict[str, Any]:
         info = _done(path)
         if info is None:
             logger.info("stage %s: running", name)
@@ -389,75 +403,97 @@ def run_study(
             logger.info("stage %-14s done in %6.1f s", name, info["wall_s"])
         else:
             logger.info("stage %-14s skipped (found %s)", name, path / STAGE_FILE)
-        stages[name] = info
+        self.infos[name] = info
         return info
 
-    # 1. Base
-    if preset_obj.pretrained_from_scratch:
-        stage("base", out / "base", _stage_base, spec, preset_obj, out / "base", seeds[0])
-        base_path = str(out / "base")
-    else:
-        base_path = preset_obj.model
-    # 2. Init
-    init = stage("init", out / "init", _stage_init, spec, preset_obj, base_path, out / "init", seeds[0])
-    # 3. RL and SFT arms at matched compute
-    arms = []
-    for i, seed in enumerate(seeds):
-        suffix = "" if i == 0 else f"-seed{seed}"
-        rl_dir, sft_dir = out / f"rl{suffix}", out / f"sft{suffix}"
-        rl = stage(f"rl{suffix}", rl_dir, _stage_rl, spec, preset_obj, str(out / "init"), init["flops"], rl_dir, seed,
-                   spec.verify_iterations)
-        stage(f"sft{suffix}", sft_dir, _stage_sft, spec, preset_obj, init, str(out / "init"), rl, sft_dir, seed)
-        arms.append((seed, rl_dir, sft_dir))
-    ablation = []
-    for v in budgets[1:]:
-        path = out / f"rl-viter{v}"
-        stage(f"rl-viter{v}", path, _stage_rl, spec, preset_obj, str(out / "init"), init["flops"], path, seeds[0], v)
-        ablation.append((v, path))
 
-    # 4. Evaluation of every checkpoint
-    start = time.time()
-    evaluator = _Evaluator(spec, preset_obj, out / "eval")
-    main, per_seed = [], {}
-    if preset_obj.pretrained_from_scratch:
-        main += evaluator.evaluate("base", base_path, "base", 0, 0.0)
-    init_records = evaluator.evaluate("init", str(out / "init"), "init", 0, init["flops"] / 1e9)
-    main += init_records
-    for i, (seed, rl_dir, sft_dir) in enumerate(arms):
-        seed_records = list(init_records)
-        for method, path in (("rl", rl_dir), ("sft", sft_dir)):
-            info = stages[path.name]
-            for ckpt, c in sorted(info["checkpoints"].items(), key=lambda kv: kv[1]["step"]):
-                tv = spec.verify_iterations if method == "rl" else None
-                seed_records += evaluator.evaluate(f"{path.name}-{c['step']}", str(path / ckpt), method, c["step"],
-                                                   c["flops"] / 1e9, tv)
-        per_seed[seed] = seed_records
-        if i == 0:
-            main = main + seed_records[len(init_records):]
-    for v, path in ablation:
-        for ckpt, c in sorted(stages[path.name]["checkpoints"].items(), key=lambda kv: kv[1]["step"]):
-            main += evaluator.evaluate(f"{path.name}-{c['step']}", str(path / ckpt), "rl", c["step"],
-                                       c["flops"] / 1e9, v)
-    stages["eval"] = {"wall_s": time.time() - start}
-    logger.info("stage %-14s done in %6.1f s", "eval", stages["eval"]["wall_s"])
+@dataclass
+class StudyPlan:
+    """The stages of one study and where they write: base → Init → per seed {RL, SFT at RL's compute} → the
+    verification-iteration ablation's RL arms → evaluation of every checkpoint."""
 
-    # 5. Results, table and figures
+    spec: TaskSpec
+    preset: StudyPreset
+    out: Path
+    seeds: list[int]
+    extra_budgets: Sequence[int] | None = None
+
+    @property
+    def budgets(self) -> list[int]:
+        """RL training budgets: the task's own first, then the ablation's."""
+        return list(dict.fromkeys([self.spec.verify_iterations, *(self.extra_budgets or [])]))
+
+    @property
+    def base_path(self) -> str:
+        return str(self.out / "base") if self.preset.pretrained_from_scratch else self.preset.model
+
+    def arms(self) -> list[tuple[int, Path, Path]]:
+        """`(seed, rl_dir, sft_dir)` of every seed; the first seed's arms are `rl/` and `sft/`."""
+        return [(seed, self.out / f"rl{s}", self.out / f"sft{s}")
+                for seed, s in ((seed, "" if i == 0 else f"-seed{seed}") for i, seed in enumerate(self.seeds))]
+
+    def ablation(self) -> list[tuple[int, Path]]:
+        """`(budget, rl_dir)` of the verification-iteration ablation (first seed)."""
+        return [(v, self.out / f"rl-viter{v}") for v in self.budgets[1:]]
+
+    def train(self, stages: _Stages) -> None:
+        spec, preset, out = self.spec, self.preset, self.out
+        if preset.pretrained_from_scratch:
+            stages.run("base", out / "base", _stage_base, spec, preset, out / "base", self.seeds[0])
+        init = stages.run("init", out / "init", _stage_init, spec, preset, self.base_path, out / "init", self.seeds[0])
+        for seed, rl_dir, sft_dir in self.arms():
+            rl = stages.run(rl_dir.name, rl_dir, _stage_rl, spec, preset, str(out / "init"), init["flops"], rl_dir,
+                            seed, spec.verify_iterations)
+            stages.run(sft_dir.name, sft_dir, _stage_sft, spec, preset, init, str(out / "init"), rl, sft_dir, seed)
+        for v, path in self.ablation():
+            stages.run(path.name, path, _stage_rl, spec, preset, str(out / "init"), init["flops"], path,
+                       self.seeds[0], v)
+
+    def evaluate(self, infos: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[int, list[dict]]]:
+        """Records of every checkpoint: the main list (base, Init, the first seed's arms, the ablation) and each
+        seed's own (Init and that seed's arms)."""
+        evaluator = _Evaluator(self.spec, self.preset, self.out / "eval")
+
+        def checkpoints(path: Path, method: str, budget: int | None) -> list[dict]:
+            records = []
+            for ckpt, c in sorted(infos[path.name]["checkpoints"].items(), key=lambda kv: kv[1]["step"]):
+                records += evaluator.evaluate(f"{path.name}-{c['step']}", str(path / ckpt), method, c["step"],
+                                              c["flops"] / 1e9, budget)
+            return records
+
+        main = evaluator.evaluate("base", self.base_path, "base", 0, 0.0) if self.preset.pretrained_from_scratch else []
+        init_records = evaluator.evaluate("init", str(self.out / "init"), "init", 0, infos["init"]["flops"] / 1e9)
+        main += init_records
+        per_seed = {}
+        for i, (seed, rl_dir, sft_dir) in enumerate(self.arms()):
+            arms = checkpoints(rl_dir, "rl", self.spec.verify_iterations) + checkpoints(sft_dir, "sft", None)
+            per_seed[seed] = init_records + arms
+            if i == 0:
+                main += arms
+        for v, path in self.ablation():
+            main += checkpoints(path, "rl", v)
+        return main, per_seed
+
+
+def _write_results(plan: StudyPlan, preset_name: str, stages: dict[str, dict[str, Any]], main: list[dict],
+                   per_seed: dict[int, list[dict]]) -> Path:
+    """`results.json` (records + metadata: settings, stage summaries, RL diagnostics), `results.md` and figures."""
     from sft_vs_rl.evaluation import ResultRecord, Results, save_results
     from sft_vs_rl.study.report import write_report
 
-    metadata = {"task": task, "preset": preset if isinstance(preset, str) else "custom", "seeds": seeds,
-                "verify_iterations": spec.verify_iterations, "train_verify_iterations": budgets, "gflops_from": "start of Init (base pretraining not counted)",
-                "decoding": "greedy", "settings": _preset_dict(preset_obj),
-                "stages": {k: {kk: vv for kk, vv in v.items() if kk in ("wall_s", "steps", "gflops", "flops",
-                                                                         "n_params", "examples", "final_loss")}
-                           for k, v in stages.items()}}
+    kept = ("wall_s", "steps", "gflops", "flops", "n_params", "examples", "final_loss")
+    metadata = {"task": plan.spec.task, "preset": preset_name, "seeds": plan.seeds,
+                "verify_iterations": plan.spec.verify_iterations, "train_verify_iterations": plan.budgets,
+                "gflops_from": "start of Init (base pretraining not counted)",
+                "decoding": "greedy", "settings": _preset_dict(plan.preset),
+                "stages": {k: {kk: vv for kk, vv in v.items() if kk in kept} for k, v in stages.items()}}
     metadata["rl_diagnostics"] = {name: info["updates"] for name, info in stages.items()
-                              if name.startswith("rl") and info.get("updates")}
-    if len(seeds) > 1:
+                                  if name.startswith("rl") and info.get("updates")}
+    if len(plan.seeds) > 1:
         metadata["seed_records"] = {str(s): recs for s, recs in per_seed.items()}
     results = Results(records=[ResultRecord.from_dict(r) for r in main], metadata=metadata)
-    path = save_results(results, out / "results.json")
-    write_report(results, out)
+    path = save_results(results, plan.out / "results.json")
+    write_report(results, plan.out)
     return path
 
 
