@@ -7,12 +7,7 @@
 from sft_vs_rl.models.corpus import corpus_fingerprint, default_corpus
 from sft_vs_rl.models.tiny import KINDS, TINY_PRESETS, TinyModelPreset, build_tiny_model, preset_with, resolve_preset
 from sft_vs_rl.models.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tokenizer
-from sft_vs_rl.models.value_head import (
-    ValueHead,
-    default_value_head_widths,
-    forward_with_hidden_states,
-    gather_positions,
-)
+from sft_vs_rl.models.value_head import ValueHead, default_value_head_widths
 
 __all__ = [
     "CHAT_TEMPLATE",
@@ -26,8 +21,6 @@ __all__ = [
     "corpus_fingerprint",
     "default_corpus",
     "default_value_head_widths",
-    "forward_with_hidden_states",
-    "gather_positions",
     "preset_with",
     "resolve_preset",
 ]

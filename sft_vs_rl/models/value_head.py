@@ -1,15 +1,15 @@
 """The PPO critic: an MLP value head on the shared backbone's last hidden state (paper: 4096→1024→512→1, ReLU).
 
 The paper's `VLMValue` reads the last-layer hidden state at the last prompt token of the same forward pass that
-gives the policy log-probs (reference/sftvsrl_spec.md §3.2). `forward_with_hidden_states` runs that forward pass
-(`output_hidden_states=True`) and returns the outputs together with the last-layer hidden states, for
-`LlamaForCausalLM` and `MllamaForConditionalGeneration` alike (also under PEFT / DDP wrappers, which pass the
-keyword through); `gather_positions` then picks one position per row.
+gives the policy log-probs (reference/sftvsrl_spec.md §3.2); `sft_vs_rl.trainers.multiturn_ppo_trainer.add_ppo_forward`
+runs that pass. A head is saved as `value_head.safetensors` + `value_head_config.json` ([`ValueHead.save_pretrained`]),
+beside the policy in every PPO checkpoint, and loaded with [`ValueHead.from_pretrained`].
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,6 @@ __all__ = [
     "VALUE_HEAD_WEIGHTS_NAME",
     "ValueHead",
     "default_value_head_widths",
-    "forward_with_hidden_states",
-    "gather_positions",
 ]
 
 VALUE_HEAD_WEIGHTS_NAME = "value_head.safetensors"
@@ -90,68 +88,42 @@ class ValueHead(nn.Module):
     def config(self) -> dict[str, Any]:
         return {"hidden_size": self.hidden_size, "widths": list(self.widths)}
 
-    def save_pretrained(self, save_directory: str | Path) -> None:
-        """Write `value_head.safetensors` and `value_head_config.json` into `save_directory` (created if needed)."""
+    def save_pretrained(self, save_directory: str | Path, state_dict: Mapping[str, torch.Tensor] | None = None) -> None:
+        """Write `value_head.safetensors` and `value_head_config.json` into `save_directory` (created if needed).
+
+        Args:
+            save_directory (`str` or `Path`): folder to write into (a trainer checkpoint folder works).
+            state_dict (`Mapping[str, torch.Tensor]`, *optional*): weights to write instead of `self.state_dict()`,
+                with the head's own keys (`mlp.0.weight`, ...): the gathered weights of a sharded run (ZeRO-3, FSDP),
+                as in `PreTrainedModel.save_pretrained`.
+        """
         from safetensors.torch import save_file
 
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = self.state_dict() if state_dict is None else state_dict
+        state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         save_file(state, str(directory / VALUE_HEAD_WEIGHTS_NAME), metadata={"format": "pt"})
         (directory / VALUE_HEAD_CONFIG_NAME).write_text(json.dumps(self.config, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> ValueHead:
-        """Load a head written by [`ValueHead.save_pretrained`]."""
+        """Load a head written by [`ValueHead.save_pretrained`] (a PPO trainer checkpoint or output folder holds one).
+
+        >>> ValueHead(8, (4,), seed=0).save_pretrained(tmp_path)  # doctest: +SKIP
+        >>> ValueHead.from_pretrained(tmp_path).widths  # doctest: +SKIP
+        (4,)
+        """
         from safetensors.torch import load_file
 
         directory = Path(directory)
-        config_path = directory / VALUE_HEAD_CONFIG_NAME
-        if not config_path.is_file():
-            raise FileNotFoundError(
-                f"No {VALUE_HEAD_CONFIG_NAME} in {str(directory)!r}; was the value head saved with "
-                "`ValueHead.save_pretrained` there?"
-            )
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        for name in (VALUE_HEAD_CONFIG_NAME, VALUE_HEAD_WEIGHTS_NAME):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(
+                    f"No {name} in {str(directory)!r}; was the value head saved with `ValueHead.save_pretrained` "
+                    "(as `MultiTurnVerifierPPOTrainer` does in every checkpoint) there?"
+                )
+        config = json.loads((directory / VALUE_HEAD_CONFIG_NAME).read_text(encoding="utf-8"))
         head = cls(config["hidden_size"], tuple(config["widths"]))
         head.load_state_dict(load_file(str(directory / VALUE_HEAD_WEIGHTS_NAME)))
         return head
-
-
-def forward_with_hidden_states(model: nn.Module, **inputs: Any) -> tuple[Any, torch.Tensor]:
-    """Run `model(**inputs, output_hidden_states=True)` and return `(outputs, last_hidden_states)`.
-
-    Works for `LlamaForCausalLM` and `MllamaForConditionalGeneration` (pass `pixel_values`, `aspect_ratio_ids`,
-    `aspect_ratio_mask`, `cross_attention_mask` for the latter), and for wrapped models. The returned hidden states
-    are `outputs.hidden_states[-1]`, shape `(batch, seq_len, hidden_size)`. In transformers 5.23 this is the
-    normed output of the text stack (after the final RMSNorm, the lm_head's input) for both classes, equal to
-    `model.model(...).last_hidden_state` (a test checks it). The
-    logits in `outputs` are the usual ones, so one pass serves both the policy and the critic, as in the paper.
-    Do not pass TRL's `fused_lm_head=True`: its output has no hidden states.
-    """
-    outputs = model(**inputs, output_hidden_states=True, use_cache=False)
-    hidden_states = getattr(outputs, "hidden_states", None)
-    if not hidden_states:
-        raise ValueError(
-            f"{type(model).__name__} returned no hidden states with `output_hidden_states=True`; the value head "
-            "needs a model whose forward supports it (LlamaForCausalLM, MllamaForConditionalGeneration)."
-        )
-    return outputs, hidden_states[-1]
-
-
-def gather_positions(hidden_states: torch.Tensor, positions: torch.Tensor | int) -> torch.Tensor:
-    """Pick one position per row: `(batch, seq_len, hidden)`, `(batch,)` → `(batch, hidden)`.
-
-    With left-padded prompts the last prompt token of every row is at `prompt_length - 1` (an int).
-
-    >>> h = torch.arange(12.0).reshape(2, 3, 2)
-    >>> gather_positions(h, torch.tensor([0, 2])).tolist()
-    [[0.0, 1.0], [10.0, 11.0]]
-    """
-    batch, seq_len, _ = hidden_states.shape
-    if isinstance(positions, int):
-        positions = torch.full((batch,), positions, dtype=torch.long, device=hidden_states.device)
-    positions = positions.to(device=hidden_states.device, dtype=torch.long)
-    if positions.shape != (batch,) or bool(((positions < 0) | (positions >= seq_len)).any()):
-        raise ValueError(f"`positions` must be {batch} indices in [0, {seq_len}), got {positions.tolist()}.")
-    return hidden_states[torch.arange(batch, device=hidden_states.device), positions]

@@ -13,6 +13,33 @@ from trl.trainer.base_config import _BaseConfig
 logger = logging.getLogger(__name__)
 
 _RATIO_LEVELS = ("sequence", "token")
+_ADVANTAGE_ESTIMATORS = ("gae", "reinforce")
+
+# GRPOConfig fields whose behaviour lives in code this trainer replaces (GRPOTrainer's `_generate_and_score_completions`,
+# `_calculate_rewards`, `_generate` and `_compute_loss`), or, for `use_vllm`, that would start an engine the rollout
+# never calls: field -> (GRPOConfig default, what this trainer does instead). Fields that only matter once one of
+# these is switched on (`vllm_*`, `sapo_*`, `vespo_*`, `entropy_coef_min`, ...) are inert and not listed.
+_IGNORED_GRPO_FIELDS: dict[str, tuple[Any, str]] = {
+    "loss_type": ("dapo", "its loss is the clipped PPO objective (`ratio_level`, `clip_coef`, `vf_coef`)"),
+    "importance_sampling_level": ("token", "set `ratio_level` ('sequence' or 'token') instead"),
+    "scale_rewards": ("group", "advantages are GAE estimates, normalised by `normalize_advantages`"),
+    "reward_weights": (None, "the environment's verifier is the only reward (scale it with `reward_scale`)"),
+    "multi_objective_aggregation": ("sum_then_normalize", "the environment's verifier is the only reward"),
+    "mask_truncated_completions": (False, "every generated turn is trained on"),
+    "top_entropy_quantile": (1.0, "every response token is trained on, weighted by `thought_prob_coef`"),
+    "delta": (None, "the policy ratio is clipped by `clip_coef` only"),
+    "off_policy_mask_threshold": (None, "no turn is masked as off-policy"),
+    "use_adaptive_entropy": (False, "the entropy bonus is the fixed `entropy_coef`"),
+    "router_aux_loss_coef": (None, "its loss adds no Mixture-of-Experts auxiliary term"),
+    "use_vllm": (False, "the rollout generates with the model's own `generate` (`MultiTurnRollout`)"),
+    "use_transformers_continuous_batching": (False, "the rollout generates with the model's own `generate`"),
+    "use_transformers_paged": (False, "the rollout generates with the model's own `generate`"),
+    "chat_template_kwargs": (None, "the environments' conversations are rendered with the plain chat template"),
+    "pad_to_multiple_of": ("auto", "rollout batches are padded to their longest turn"),
+    "max_tool_calling_iterations": (None, "the environment, not tool calls, answers each turn"),
+    "log_completions": (False, "completions are not logged as tables; see the `env/*` and `completions/*` metrics"),
+    "log_completions_hub_repo": (None, "completions are not logged as tables"),
+}
 
 
 @dataclass
@@ -23,8 +50,15 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
     (Chu et al., 2025).
 
     Only the parameters specific to this trainer are listed here; every other field is a
-    [`~trl.GRPOConfig`] / [`~transformers.TrainingArguments`] field. GRPO-only fields (`loss_type`, `scale_rewards`,
-    `importance_sampling_level`, vLLM, tools, ...) are ignored by this trainer.
+    [`~trl.GRPOConfig`] / [`~transformers.TrainingArguments`] field. The GRPOConfig fields that switch on something
+    this trainer does not do raise a `ValueError` when set to anything but their default: GRPO's loss and reward
+    variants (`loss_type`, `importance_sampling_level`, `scale_rewards`, `reward_weights`,
+    `multi_objective_aggregation`, `mask_truncated_completions`, `top_entropy_quantile`, `delta`,
+    `off_policy_mask_threshold`, `use_adaptive_entropy`, `router_aux_loss_coef`), other generation engines
+    (`use_vllm`, `use_transformers_continuous_batching`, `use_transformers_paged`), prompt rendering
+    (`chat_template_kwargs`, `pad_to_multiple_of`), tools (`max_tool_calling_iterations`) and completion tables
+    (`log_completions`, `log_completions_hub_repo`). `num_iterations`, `epsilon` and `epsilon_high` are derived
+    from `num_ppo_epochs` and `clip_coef`.
 
     How PPO maps onto GRPO's batching (per process):
 
@@ -51,17 +85,14 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
         num_envs (`int`, *optional*, defaults to `8`):
             Environments stepping together on each process. Every live episode's next turn is one batched
             `generate` call; a finished episode is replaced at once from the dataset so the batch stays full.
-        reset_option_columns (`list[str]`, *optional*):
-            Dataset columns passed to `env.reset(options={column: row[column], ...})` to replay an episode (e.g.
-            `["ranks"]` for GeneralPoints). If `None`, the row's `options` column (a dict, as the library's datasets
-            store it) is used.
         seed_column (`str`, *optional*, defaults to `"seed"`):
             Dataset column holding the episode seed for `env.reset(seed=...)`. Rows without it get a seed from the
             rollout's own generator (saved in checkpoints).
         action_key (`str`, *optional*):
-            JSON field of the response that holds the graded answer (`"formula"` for GeneralPoints, `"action"` for
-            V-IRL). Tokens before its last occurrence are "thought" tokens weighted by `thought_prob_coef`. If
-            `None`, the environment's `action_key` attribute is used.
+            Overrides the environment's `action_key` class attribute (`GeneralPointsEnv.action_key = "formula"`,
+            `VIRLEnv.action_key = "action"`): the JSON field of the response that holds the graded answer. Tokens
+            before its last occurrence are "thought" tokens weighted by `thought_prob_coef`. If `None`, the
+            environment's attribute is used.
 
     > Parameters that control the PPO objective
 
@@ -157,13 +188,6 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
         default=8,
         metadata={"help": "Environments stepping together on each process (batch size of each `generate` call)."},
     )
-    reset_option_columns: list[str] | None = field(
-        default=None,
-        metadata={
-            "help": "Dataset columns passed to `env.reset(options=...)` to replay an episode (e.g. `ranks`). If "
-            "unset, the row's `options` column (a dict) is used."
-        },
-    )
     seed_column: str | None = field(
         default="seed",
         metadata={"help": "Dataset column holding the episode seed; rows without it get one from the rollout RNG."},
@@ -171,8 +195,8 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
     action_key: str | None = field(
         default=None,
         metadata={
-            "help": "JSON field holding the graded answer (`formula`, `action`); tokens before it are weighted by "
-            "`thought_prob_coef`. If unset, the environment's `action_key` attribute is used."
+            "help": "Overrides the environment's `action_key` attribute: the JSON field holding the graded answer "
+            "(`formula`, `action`); tokens before it are weighted by `thought_prob_coef`."
         },
     )
 
@@ -217,7 +241,7 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
     advantage_estimator: str = field(
         default="gae",
         metadata={"help": "`gae` (critic, the paper) or `reinforce` (discounted Monte-Carlo returns, no critic).",
-                  "choices": ["gae", "reinforce"]},
+                  "choices": list(_ADVANTAGE_ESTIMATORS)},
     )
     normalize_advantages: bool = field(
         default=True, metadata={"help": "Normalise advantages over the whole rollout (all processes)."}
@@ -249,6 +273,38 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
     )
 
     def __post_init__(self):
+        # `GRPOConfig.__post_init__` derives the batch sizes and then refuses `num_generations < 2` (GRPO's group
+        # baseline), which PPO's critic replaces, so it cannot run here: this runs the TRL base post-init and derives
+        # the two batching fields as GRPO does, plus `num_mini_batches`.
+        self._check_ppo_fields()
+        self._reject_ignored_grpo_fields()
+        # GRPOTrainer's names for the PPO epochs / clip range are derived, not set twice.
+        self.num_iterations = self.num_ppo_epochs
+        self.epsilon = self.epsilon_high = self.clip_coef
+        if self.env_kwargs is None:
+            self.env_kwargs = {}
+        if self.bf16 is None and not self.fp16:
+            import torch
+
+            if self.use_cpu or not torch.cuda.is_available():
+                logger.info("No CUDA device (or `use_cpu=True`): `bf16` is unset, so it is set to False.")
+                self.bf16 = False
+        self._derive_accumulation()  # before TrainingArguments' post-init, which fills DeepSpeed's "auto" values
+        _BaseConfig.__post_init__(self)
+        if self.log_gradient_norms and self.world_size > 1:
+            raise ValueError(
+                f"`log_gradient_norms=True` runs extra backward passes outside the distributed wrapper and supports one "
+                f"process only, but {self.world_size} processes are running. Turn it off for distributed runs."
+            )
+        if self.auto_find_batch_size:
+            raise ValueError(
+                "`auto_find_batch_size=True` is not supported: the rollout size is derived from "
+                "`per_device_train_batch_size`. Set it to False and lower `per_device_train_batch_size` instead."
+            )
+        self._derive_batch_sizes()
+
+    def _check_ppo_fields(self) -> None:
+        """Reject values of this trainer's own fields that PPO cannot run with."""
         if self.num_generations != 1:
             raise ValueError(
                 f"`num_generations` is {self.num_generations}, but PPO plays every dataset row once and uses its "
@@ -279,63 +335,54 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             raise ValueError(
                 f"`vf_coef` ({self.vf_coef}) and `thought_prob_coef` ({self.thought_prob_coef}) must be >= 0."
             )
-        if self.ratio_level not in _RATIO_LEVELS:
-            close = difflib.get_close_matches(self.ratio_level, _RATIO_LEVELS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"`ratio_level` is {self.ratio_level!r}; valid values are {list(_RATIO_LEVELS)}.{hint}")
-        if self.advantage_estimator not in ("gae", "reinforce"):
-            raise ValueError(
-                f"`advantage_estimator` is {self.advantage_estimator!r}; valid values are ['gae', 'reinforce']."
-            )
+        for name, valid in (("ratio_level", _RATIO_LEVELS), ("advantage_estimator", _ADVANTAGE_ESTIMATORS)):
+            value = getattr(self, name)
+            if value not in valid:
+                close = difflib.get_close_matches(value, valid, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"`{name}` is {value!r}; valid values are {list(valid)}.{hint}")
         if self.temperature <= 0.0:
             raise ValueError(
                 f"`temperature` is {self.temperature}; PPO samples the rollouts and scales the loss logits by it, so "
                 "it must be positive (paper: 0.2)."
             )
-        # `num_iterations` / `epsilon` are GRPOTrainer's names for the PPO epochs / clip range: derive them, and refuse
-        # a conflicting explicit value rather than silently picking one.
-        if self.num_iterations not in (1, self.num_ppo_epochs):
-            raise ValueError(
-                f"`num_iterations` is {self.num_iterations} but `num_ppo_epochs` is {self.num_ppo_epochs}. "
-                "Set only `num_ppo_epochs`; `num_iterations` is derived from it."
-            )
-        self.num_iterations = self.num_ppo_epochs
-        self.epsilon = self.epsilon_high = self.clip_coef
-        if self.env_kwargs is None:
-            self.env_kwargs = {}
-        if self.bf16 is None and not self.fp16:
-            import torch
 
-            if self.use_cpu or not torch.cuda.is_available():
-                logger.info("No CUDA device (or `use_cpu=True`): `bf16` is unset, so it is set to False.")
-                self.bf16 = False
+    def _reject_ignored_grpo_fields(self) -> None:
+        """Refuse a GRPOConfig field this trainer ignores when it is set to anything but its default, rather than
+        silently training something else than asked for."""
+        for name, (default, instead) in _IGNORED_GRPO_FIELDS.items():
+            value = getattr(self, name)
+            if value != default:
+                raise ValueError(
+                    f"`{name}` is {value!r}, but MultiTurnVerifierPPOTrainer ignores this GRPOConfig field: {instead}. "
+                    f"Leave it at its default ({default!r})."
+                )
+        # GRPO's names for the PPO epochs and the clip range: derived, so a different explicit value is a conflict.
+        for name, default, ppo_name in (("num_iterations", 1, "num_ppo_epochs"), ("epsilon", 0.2, "clip_coef"),
+                                        ("epsilon_high", None, "clip_coef")):
+            value, ppo_value = getattr(self, name), getattr(self, ppo_name)
+            if value not in (default, ppo_value):
+                raise ValueError(
+                    f"`{name}` is {value} but `{ppo_name}` is {ppo_value}. Set only `{ppo_name}`; `{name}` is "
+                    "GRPOTrainer's name for it and is derived from it."
+                )
 
-        # `GRPOConfig.__post_init__` enforces GRPO's group invariant (`num_generations >= 2`), which does not apply
-        # to PPO, so this calls the base TRL post-init and derives the two batching fields the same way GRPO does.
-        self._derive_accumulation()  # before TrainingArguments' post-init, which fills DeepSpeed's "auto" values
-        _BaseConfig.__post_init__(self)
-        if self.log_gradient_norms and self.world_size > 1:
-            raise ValueError(
-                f"`log_gradient_norms=True` runs extra backward passes outside the distributed wrapper and supports one "
-                f"process only, but {self.world_size} processes are running. Turn it off for distributed runs."
-            )
-        if self.auto_find_batch_size:
-            raise ValueError(
-                "`auto_find_batch_size=True` is not supported: the rollout size is derived from "
-                "`per_device_train_batch_size`. Set it to False and lower `per_device_train_batch_size` instead."
-            )
+    def _derive_batch_sizes(self) -> None:
+        """`steps_per_generation` and `generation_batch_size` as `GRPOConfig.__post_init__` derives them (by default
+        the rollout holds `num_mini_batches` mini-batches of `gradient_accumulation_steps` micro-batches), then the
+        accumulation from `num_mini_batches`."""
         global_batch = self.per_device_train_batch_size * self.world_size
-        if self.generation_batch_size is None and self.steps_per_generation is None:
-            self.steps_per_generation = self.gradient_accumulation_steps * (self.num_mini_batches or 1)
-        elif self.generation_batch_size is not None and self.steps_per_generation is None:
+        if self.generation_batch_size is not None and self.steps_per_generation is not None:
+            raise ValueError("Set `generation_batch_size` or `steps_per_generation`, not both.")
+        if self.generation_batch_size is not None:
             if self.generation_batch_size % global_batch != 0:
                 raise ValueError(
                     f"`generation_batch_size` ({self.generation_batch_size}) must be divisible by the global batch "
                     f"size `per_device_train_batch_size × processes` ({global_batch})."
                 )
             self.steps_per_generation = self.generation_batch_size // global_batch
-        elif self.generation_batch_size is not None and self.steps_per_generation is not None:
-            raise ValueError("Set `generation_batch_size` or `steps_per_generation`, not both.")
+        elif self.steps_per_generation is None:
+            self.steps_per_generation = self.gradient_accumulation_steps * (self.num_mini_batches or 1)
         self.generation_batch_size = global_batch * self.steps_per_generation
         self._derive_accumulation()
         if self.steps_per_generation % self.gradient_accumulation_steps != 0:

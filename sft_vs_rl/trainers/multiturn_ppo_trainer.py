@@ -4,14 +4,15 @@ The algorithm reads top to bottom, as in CleanRL's `ppo.py`:
 
 1. rollout: `num_envs` verifier environments step together (`rollout.MultiTurnRollout`); one model turn is one
    transition (state = the conversation so far, action = the response, reward = the verifier's scalar);
-2. scoring: one forward pass gives the rollout's log-probabilities and values ([`ppo_forward`]);
-3. GAE over each episode's turns ([`compute_turn_gae`]), advantage normalisation;
-4. `num_ppo_epochs` × mini-batches (GRPOTrainer's `num_iterations` × `steps_per_generation` buffering) of the
-   clipped policy and value losses ([`ppo_losses`]) with the paper's `thought_prob_coef` token weights
+2. collate the turns into one padded batch, with the paper's `thought_prob_coef` token weights
    ([`thought_token_weights`]);
-5. logging of the environment and PPO diagnostics.
+3. scoring: one forward pass gives the rollout's log-probabilities and values ([`ppo_forward`]);
+4. turn-level GAE over each episode's turns ([`turn_advantages`] → [`compute_turn_gae`]), advantage normalisation;
+5. compute accounting (`sft_vs_rl.compute`) and logging of the environment and PPO diagnostics;
+6. `num_ppo_epochs` × mini-batches (GRPOTrainer's `num_iterations` × `steps_per_generation` buffering) of the
+   clipped policy and value losses ([`ppo_losses`]).
 
-TRL hooks overridden: `_generate_and_score_completions` (steps 1-3), `_compute_loss` (step 4), `log`, `_save`,
+TRL hooks overridden: `_generate_and_score_completions` (steps 1-5), `_compute_loss` (step 6), `log`, `_save`,
 `_save_checkpoint`, `_load_from_checkpoint`, `_load_optimizer_and_scheduler`. `train()` is TRL's.
 """
 
@@ -37,9 +38,11 @@ from transformers.utils import ModelOutput
 from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
+from sft_vs_rl.compute import inference_flops, training_flops
+from sft_vs_rl.models.value_head import ValueHead
 from sft_vs_rl.trainers.mllama_inputs import collate_vision, cross_attention_mask
 from sft_vs_rl.trainers.multiturn_ppo_config import MultiTurnVerifierPPOConfig
-from sft_vs_rl.trainers.rollout import MultiTurnRollout, Transition, encode_prompts
+from sft_vs_rl.trainers.rollout import MultiTurnRollout, RolloutResult, Transition, encode_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +55,10 @@ __all__ = [
     "ppo_forward",
     "ppo_losses",
     "thought_token_weights",
+    "turn_advantages",
     "turns_to_grid",
 ]
 
-VALUE_HEAD_NAME = "value_head.safetensors"
 ROLLOUT_STATE_NAME = "rollout_state_{}.json"
 
 
@@ -132,6 +135,60 @@ def compute_turn_gae(
         advantages[:, t] = torch.where(valid, gae, torch.zeros_like(gae))
     returns = (advantages + values) * mask
     return advantages, returns
+
+
+def turn_advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    slot_ids: Sequence[int],
+    bootstrap_values: torch.Tensor,
+    *,
+    gamma: float = 0.9,
+    gae_lambda: float = 0.95,
+    estimator: str = "gae",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and value targets of a rollout's turns, given in time order: GAE over each slot's turns.
+
+    The turns go on a `(slots, turns)` grid ([`turns_to_grid`]) for [`compute_turn_gae`] and come back in time order.
+
+    Args:
+        rewards, values, dones (`torch.Tensor` of shape `(N,)`):
+            Reward, value estimate and episode-end flag (float 0/1) of every turn, in time order.
+        slot_ids (`Sequence[int]`): environment slot of every turn.
+        bootstrap_values (`torch.Tensor` of shape `(slots,)`):
+            Value of each slot's pending state after its last turn (0 for idle slots).
+        gamma (`float`, *optional*, defaults to `0.9`): discount.
+        gae_lambda (`float`, *optional*, defaults to `0.95`): GAE λ.
+        estimator (`str`, *optional*, defaults to `"gae"`): `"gae"`, or `"reinforce"`: the advantage is the
+            discounted Monte-Carlo return (GAE with no critic and λ 1); the returns stay the GAE returns.
+
+    Returns:
+        `(advantages, returns)`, both `(N,)`, in the order of the turns.
+
+    >>> adv, ret = turn_advantages(torch.tensor([0.0, 0.0, 1.0]), torch.zeros(3), torch.tensor([0.0, 1.0, 1.0]),
+    ...                            [0, 1, 0], torch.zeros(2), gamma=0.5, gae_lambda=1.0)
+    >>> adv.tolist()
+    [0.5, 0.0, 1.0]
+    """
+    rows, cols, num_cols = turns_to_grid(slot_ids, len(bootstrap_values))
+    shape = (len(bootstrap_values), num_cols)
+
+    def on_grid(per_turn: torch.Tensor) -> torch.Tensor:  # (N,) -> (slots, turns), zero where no turn
+        grid = torch.zeros(shape, device=bootstrap_values.device)
+        grid[rows, cols] = per_turn.to(device=grid.device, dtype=grid.dtype)
+        return grid
+
+    reward_grid, done_grid, mask = on_grid(rewards), on_grid(dones), on_grid(torch.ones(len(slot_ids)))
+    advantages, returns = compute_turn_gae(reward_grid, on_grid(values), done_grid, bootstrap_values, mask,
+                                           gamma=gamma, gae_lambda=gae_lambda)
+    if estimator == "reinforce":
+        no_critic = torch.zeros(shape, device=bootstrap_values.device)
+        advantages, _ = compute_turn_gae(reward_grid, no_critic, done_grid, torch.zeros_like(bootstrap_values), mask,
+                                         gamma=gamma, gae_lambda=1.0)
+    elif estimator != "gae":
+        raise ValueError(f"`estimator` is {estimator!r}; valid values are ['gae', 'reinforce'].")
+    return advantages[rows, cols], returns[rows, cols]
 
 
 @dataclass
@@ -440,9 +497,9 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
     ```python
     >>> from sft_vs_rl import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer, build_tiny_model, load_dataset
     >>> model, processor = build_tiny_model(kind="llama", preset="tiny")
-    >>> args = MultiTurnVerifierPPOConfig(output_dir="ppo-gp-l", env_id="sft_vs_rl/GeneralPoints-v0",
-    ...                                   reset_option_columns=["ranks"], use_cpu=True, bf16=False,
-    ...                                   gradient_checkpointing=False, max_completion_length=64, max_steps=4)
+    >>> args = MultiTurnVerifierPPOConfig(output_dir="ppo-gp-l", env_id="sft_vs_rl/GeneralPoints-v0", use_cpu=True,
+    ...                                   bf16=False, gradient_checkpointing=False, max_completion_length=64,
+    ...                                   max_steps=4)
     >>> trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=processor,
     ...                                       train_dataset=load_dataset("sft_vs_rl/generalpoints", "gp-l-id",
     ...                                                                  split="train"))
@@ -456,18 +513,20 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             Configuration.
         train_dataset ([`~datasets.Dataset`]):
             Episode states: each row gives `env.reset` its options (its `options` column, as the library's datasets
-            store it, or `reset_option_columns`) and optionally its seed (`seed_column`). The trainer never builds
-            prompts: the environment does.
+            store it, or what `reset_options_fn` makes of the row) and optionally its seed (`seed_column`). The
+            trainer never builds prompts: the environment does.
         processing_class ([`~transformers.PreTrainedTokenizerBase`] or [`~transformers.ProcessorMixin`], *optional*):
             Tokenizer or processor (left padding). Loaded from the model if `None`.
         env_factory (`Callable[[], gymnasium.Env]`, *optional*):
             Builds one environment; called `num_envs` times. If `None`, `gymnasium.make(args.env_id,
             **args.env_kwargs)`. (Unrelated to GRPOTrainer's tool-calling `environment_factory`.)
         reset_options_fn (`Callable[[dict], dict]`, *optional*):
-            Maps a dataset row to `env.reset` options; overrides `reset_option_columns`.
-        value_head (`nn.Module`, *optional*):
-            Critic on the last prompt-token hidden state. Defaults to `sft_vs_rl.models.value_head.ValueHead` (the
-            paper's MLP).
+            Maps a dataset row to `env.reset` options, for datasets without an `options` column. If `None`, the
+            row's `options` column (struct fields that are unset dropped).
+        value_head ([`~sft_vs_rl.models.value_head.ValueHead`], *optional*):
+            Critic on the last prompt-token hidden state. Defaults to the paper's MLP with widths from the backbone's
+            hidden size. Saved in every checkpoint with `ValueHead.save_pretrained`, so
+            `ValueHead.from_pretrained(checkpoint_dir)` loads it.
         callbacks, optimizers, peft_config:
             As in [`~trl.GRPOTrainer`]. With PEFT the value head stays fully trainable.
     """
@@ -495,7 +554,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         processing_class=None,
         env_factory: Callable[[], Any] | None = None,
         reset_options_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        value_head: nn.Module | None = None,
+        value_head: ValueHead | None = None,
         callbacks=None,
         optimizers=(None, None),
         peft_config=None,
@@ -539,9 +598,12 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         # Value head on the shared backbone (after PEFT wrapping, so it stays trainable)
         base = self.model.get_base_model() if is_peft_model(self.model) else self.model
         if value_head is None:
-            from sft_vs_rl.models.value_head import ValueHead
-
             value_head = ValueHead(base.config.get_text_config().hidden_size, seed=args.seed)
+        elif not isinstance(value_head, ValueHead):
+            raise TypeError(
+                f"`value_head` is a {type(value_head).__name__}; pass a `sft_vs_rl.models.ValueHead` (checkpoints "
+                "save and load it with `ValueHead.save_pretrained` / `ValueHead.from_pretrained`), or `None`."
+            )
         value_head.to(device=self.accelerator.device, dtype=base.dtype)
         add_ppo_forward(base, value_head, temperature=args.temperature)
         if self.ref_model is not None:
@@ -572,37 +634,35 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         return unwrapped.action_key
 
     def _episode_specs(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`{"seed", "options"}` of every dataset row, for `MultiTurnRollout.add_episodes`."""
         specs = []
         for row in rows:
             if self.reset_options_fn is not None:
                 options = self.reset_options_fn(row)
-            elif self.args.reset_option_columns is not None:
-                missing = [c for c in self.args.reset_option_columns if c not in row]
-                if missing:
-                    raise ValueError(
-                        f"`reset_option_columns` names {missing}, which the dataset lacks (columns: {sorted(row)})."
-                    )
-                options = {c: row[c] for c in self.args.reset_option_columns}
             elif "options" in row:
                 # Arrow stores a struct column with every field of the dataset, absent ones as None.
                 options = {k: v for k, v in row["options"].items() if v is not None}
             else:
                 raise ValueError(
                     f"Cannot tell the environment which episode a row is (columns: {sorted(row)}). Add an `options` "
-                    "column (what `env.reset(options=...)` takes), set `reset_option_columns` (e.g. ['ranks']), or "
-                    "pass `reset_options_fn`."
+                    "column (what `env.reset(options=...)` takes, e.g. {'ranks': [...]}), or pass `reset_options_fn` "
+                    "to the trainer."
                 )
             seed = row.get(self.args.seed_column) if self.args.seed_column else None
             specs.append({"seed": seed, "options": options})
         return specs
+
+    @property
+    def _value_head(self) -> ValueHead:
+        base = self.model.get_base_model() if is_peft_model(self.model) else self.model
+        return base.value_head
 
     def create_optimizer(self, model=None):
         """TRL's optimizer, with the value head in param groups of its own at `value_learning_rate` when set."""
         optimizer = super().create_optimizer(model)
         if self.args.value_learning_rate is None:
             return optimizer
-        base = self.model.get_base_model() if is_peft_model(self.model) else self.model
-        head = {id(p) for p in base.value_head.parameters()}
+        head = {id(p) for p in self._value_head.parameters()}
         for group in list(optimizer.param_groups):
             value_params = [p for p in group["params"] if id(p) in head]
             if value_params:
@@ -613,14 +673,24 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
 
     # ------------------------------------------------------------------ rollout, scoring, GAE
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """One PPO rollout of `len(inputs)` model turns, scored, with advantages: the batch `_compute_loss` trains on."""
         if not self.model.training:
             raise NotImplementedError(
                 "Evaluation inside `trainer.evaluate()` is not supported; evaluate checkpoints with "
                 "`sft_vs_rl.trainers.rollout.run_episodes` or the `sft-vs-rl eval` command."
             )
-        device = self.accelerator.device
-        # Rollout: exactly len(inputs) model turns; the rows start new episodes as slots free up.
-        self.rollout.add_episodes(self._episode_specs(inputs))
+        result = self._play_turns(inputs)  # the rows start new episodes as slots free up
+        batch = self._collate(result.transitions)
+        batch.update(self._score(batch))  # old_logps, old_values (+ ref_logps)
+        advantages, returns = self._turn_advantages(result.transitions, batch["old_values"])
+        batch["advantages"], batch["returns"] = self._normalize_advantages(advantages), returns
+        self._count_compute(batch, num_finished=len(result.episodes))
+        self._log_rollout(result, batch, advantages, returns)  # advantages before normalisation
+        return batch
+
+    def _play_turns(self, rows: list[dict[str, Any]]) -> RolloutResult:
+        """Rollout: exactly `len(rows)` model turns; at most one update's worth of rows stays queued unplayed."""
+        self.rollout.add_episodes(self._episode_specs(rows))
         with (
             unwrap_model_for_generation(
                 self.model_wrapped,
@@ -631,66 +701,49 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             ) as unwrapped_model,
             torch.no_grad(),
         ):
-            result = self.rollout.collect(unwrapped_model, num_turns=len(inputs))
-        while len(self.rollout.queue) > len(inputs):  # keep at most one update's worth of unplayed rows
-            self.rollout.queue.popleft()
-        transitions = result.transitions
+            result = self.rollout.collect(unwrapped_model, num_turns=len(rows))
+        self.rollout.trim_queue(max_unplayed=len(rows))
+        return result
 
-        # Scoring: rollout log-probs and values in one forward pass per micro-batch
+    def _collate(self, transitions: Sequence[Transition]) -> dict[str, torch.Tensor]:
+        """Padded prompts and completions of the turns (see [`collate_transitions`]) and their thought weights."""
         batch = collate_transitions(transitions, self._tokenizer.pad_token_id)
         weights = thought_token_weights(
             self._tokenizer, [t.completion_ids for t in transitions], self.action_key, self.args.thought_prob_coef
         )
         batch["completion_weights"] = _pad(weights, 0.0, left=False, dtype=torch.float32)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        old = self._score(batch)
-        batch["old_logps"], batch["old_values"] = old["log_probs"], old["values"]
-        if "ref_logps" in old:
-            batch["ref_logps"] = old["ref_logps"]
-
-        advantages, returns = self._turn_advantages(transitions, batch["old_values"])
-        self._log_rollout(result, batch, advantages, returns)
-        if self.args.normalize_advantages:
-            all_adv = self.accelerator.gather(advantages)
-            advantages = (advantages - all_adv.mean()) / (all_adv.std() + 1e-8)
-        batch["advantages"], batch["returns"] = advantages, returns
-        return batch
+        return {k: v.to(self.accelerator.device) for k, v in batch.items()}
 
     def _turn_advantages(self, transitions: Sequence[Transition], values: torch.Tensor):
-        """Advantages and value targets of every turn: GAE over each slot's turns in time order, bootstrapped from the
-        value of the slot's pending state (`advantage_estimator="reinforce"`: discounted Monte-Carlo returns)."""
+        """Turn-level GAE ([`turn_advantages`]) bootstrapped from the value of every slot's pending state."""
         device = values.device
-        rows, cols, num_cols = turns_to_grid([t.slot for t in transitions], len(self.rollout.slots))
-        shape = (len(self.rollout.slots), num_cols)
+        rewards = torch.tensor([t.reward * self.args.reward_scale for t in transitions], device=device)
+        ends = [float(t.terminated if self.args.gae_across_truncation else t.done) for t in transitions]
+        return turn_advantages(
+            rewards, values, torch.tensor(ends, device=device), [t.slot for t in transitions],
+            self._bootstrap_values(), gamma=self.args.gamma, gae_lambda=self.args.gae_lambda,
+            estimator=self.args.advantage_estimator,
+        )
 
-        def on_grid(per_turn) -> torch.Tensor:
-            grid = torch.zeros(shape, device=device)
-            grid[rows, cols] = torch.as_tensor(per_turn, dtype=torch.float32, device=device)
-            return grid
-
-        rewards = on_grid([t.reward * self.args.reward_scale for t in transitions])
-        ends = on_grid([float(t.terminated if self.args.gae_across_truncation else t.done) for t in transitions])
-        mask = on_grid([1.0] * len(transitions))
-        gamma = self.args.gamma
-        advantages, returns = compute_turn_gae(rewards, on_grid(values), ends, self._bootstrap_values(), mask,
-                                               gamma=gamma, gae_lambda=self.args.gae_lambda)
-        if self.args.advantage_estimator == "reinforce":  # GAE with no critic and lambda 1
-            advantages, _ = compute_turn_gae(rewards, torch.zeros(shape, device=device), ends,
-                                             torch.zeros(shape[0], device=device), mask, gamma=gamma, gae_lambda=1.0)
-        return advantages[rows, cols], returns[rows, cols]
+    def _normalize_advantages(self, advantages: torch.Tensor) -> torch.Tensor:
+        """Zero mean, unit variance over the whole rollout (all processes), when `normalize_advantages`."""
+        if not self.args.normalize_advantages:
+            return advantages
+        all_advantages = self.accelerator.gather(advantages)
+        return (advantages - all_advantages.mean()) / (all_advantages.std() + 1e-8)
 
     @torch.no_grad()
     def _score(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Rollout log-probs, values (and reference log-probs when `beta > 0`), in micro-batches."""
+        """Rollout log-probs `old_logps`, values `old_values` (and `ref_logps` when `beta > 0`), in micro-batches."""
         size = self.args.per_device_train_batch_size
         n = batch["prompt_ids"].shape[0]
-        outs: dict[str, list[torch.Tensor]] = {"log_probs": [], "values": [], "ref_logps": []}
+        outs: dict[str, list[torch.Tensor]] = {"old_logps": [], "old_values": [], "ref_logps": []}
         for start in range(0, n, size):
             mb = _trim_padding({k: v[start : start + size] for k, v in batch.items()})
             width = batch["completion_ids"].shape[1]
             out = ppo_forward(self.model_wrapped, mb, self._image_token_id)
-            outs["log_probs"].append(F.pad(out.log_probs, (0, width - out.log_probs.shape[1])))
-            outs["values"].append(out.value)
+            outs["old_logps"].append(F.pad(out.log_probs, (0, width - out.log_probs.shape[1])))
+            outs["old_values"].append(out.value)
             if self.beta != 0.0:
                 if self.ref_model is not None:
                     ref = ppo_forward(self.ref_model, mb, self._image_token_id)
@@ -772,56 +825,47 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         if policy is not None and value is not None:
             metrics["ppo/grad_cosine_policy_value"].append(F.cosine_similarity(policy, value, dim=0).item())
 
-    # ------------------------------------------------------------------ logging
-    def _log_rollout(self, result, batch, advantages, returns) -> None:
+    # ------------------------------------------------------------------ compute and logging
+    def _count_compute(self, batch: dict[str, torch.Tensor], num_finished: int) -> None:
+        """Compute (paper §C.3, `sft_vs_rl.compute`), counted when the rollout is collected, for all processes: the
+        rollout is a forward pass over its prompt + generated tokens, training `num_ppo_epochs` forward + backward
+        passes plus the scoring forward pass over the same tokens."""
+        prompt_mask, completion_mask = batch["prompt_mask"], batch["completion_mask"]
+        tokens = torch.tensor(
+            [float(prompt_mask.sum() + completion_mask.sum()), float(completion_mask.sum()), float(num_finished)],
+            device=self.accelerator.device,
+        )
+        seq_tokens, generated, finished = self.accelerator.reduce(tokens, reduction="sum").tolist()
+        self._counters["flops/rollout"] += inference_flops(self._num_params, seq_tokens)
+        self._counters["flops/train"] += (training_flops(self._num_params, self.args.num_ppo_epochs * seq_tokens)
+                                          + inference_flops(self._num_params, seq_tokens))
+        self._counters["tokens/generated_total"] += generated
+        self._counters["env/episodes_total"] += finished
+        metrics = self._metrics["train"]
+        metrics["tokens/generated"].append(generated)
+        metrics["tokens/prompt_per_turn"].append(self.accelerator.gather(prompt_mask.sum(-1).float()).mean().item())
+
+    def _global_mean(self, values: list[float]) -> float | None:
+        """Mean over all processes of per-process lists of different lengths (sum and count reduced); `None` if empty."""
+        t = torch.tensor([sum(values), float(len(values))], device=self.accelerator.device)
+        total = self.accelerator.reduce(t, reduction="sum")
+        return (total[0] / total[1]).item() if total[1] > 0 else None
+
+    def _log_rollout(self, result: RolloutResult, batch: dict[str, torch.Tensor], advantages: torch.Tensor,
+                     returns: torch.Tensor) -> None:
+        """Environment metrics (`env/*`) and rollout statistics (`completions/*`, `ppo/*` of values, returns and
+        advantages before normalisation), once per update."""
+        self._log_environment(result)
         metrics = self._metrics["train"]
         gather = self.accelerator.gather
-        device = self.accelerator.device
-        transitions = result.transitions
-
-        def gathered_mean(values: list[float]) -> float | None:
-            # Mean over all processes of per-process lists of different lengths (sum and count reduced)
-            t = torch.tensor([sum(values), float(len(values))], device=device)
-            total = self.accelerator.reduce(t, reduction="sum")
-            return (total[0] / total[1]).item() if total[1] > 0 else None
-
-        rewards = [t.reward for t in transitions]
-        metrics["env/reward_per_turn"].append(gathered_mean(rewards))
-        # First tries are fresh episodes from the dataset in every update, so their success rate is comparable across
-        # updates (the success of the episodes that *finish* in an update is not: the first update's are the quick ones).
-        first = gathered_mean([float(bool(t.info.get("success"))) for t in transitions if t.turn == 0])
-        if first is not None:
-            metrics["env/first_try_success"].append(first)
-        episodes = result.episodes
-        for name, values in (
-            ("env/episode_success", [float(e.success) for e in episodes]),
-            ("env/episode_return", [e.episode_return for e in episodes]),
-            ("env/episode_turns", [float(e.num_turns) for e in episodes]),
-            ("env/step_accuracy", _turn_metric(transitions, "step_correct")),
-            ("env/recognition_accuracy", _turn_metric(transitions, "recognized_correctly")),
-        ):
-            value = gathered_mean(values)
-            if value is not None:
-                metrics[name].append(value)
-        # Verify-iteration histogram over the finished episodes: fraction that ended after k graded tries.
-        max_k = 16
-        hist = torch.zeros(max_k + 1, device=device)
-        for k, count in Counter(min(int(e.verify_iteration or 0), max_k) for e in episodes).items():
-            hist[k] = count
-        hist = self.accelerator.reduce(hist, reduction="sum")
-        if hist.sum() > 0:
-            for k in hist.nonzero().flatten().tolist():
-                metrics[f"env/verify_iterations/{k}"].append((hist[k] / hist.sum()).item())
-
         completion_mask = batch["completion_mask"]
         lengths = completion_mask.sum(-1).float()
-        eos = torch.tensor(self.eos_token_ids, device=device)
+        eos = torch.tensor(self.eos_token_ids, device=self.accelerator.device)
         last = batch["completion_ids"].gather(1, (lengths.long() - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
         clipped = (~torch.isin(last, eos)).float()
         metrics["completions/mean_length"].append(gather(lengths).mean().item())
         metrics["completions/clipped_ratio"].append(gather(clipped).mean().item())
-        old_values = batch["old_values"]
-        all_values, all_returns = gather(old_values), gather(returns)
+        all_values, all_returns = gather(batch["old_values"]), gather(returns)
         var_returns = all_returns.var()
         explained = 1 - (all_returns - all_values).var() / var_returns if var_returns > 0 else torch.tensor(float("nan"))
         metrics["ppo/explained_variance"].append(explained.item())
@@ -833,20 +877,36 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         metrics["ppo/returns_max"].append(all_returns.max().item())
         metrics["rewards/environment_reward/mean"].append(metrics["env/reward_per_turn"][-1])
 
-        # Compute (paper §C.3): rollout 2·N·D (prompt + generated tokens), training 6·N·D per PPO epoch plus the
-        # scoring forward 2·N·D. Counted when the rollout is collected, for all processes.
-        tokens = torch.tensor(
-            [float(batch["prompt_mask"].sum() + completion_mask.sum()), float(completion_mask.sum()),
-             float(len(episodes))], device=device,
-        )
-        tokens = self.accelerator.reduce(tokens, reduction="sum")
-        seq_tokens, generated, finished = tokens.tolist()
-        self._counters["flops/rollout"] += 2.0 * self._num_params * seq_tokens
-        self._counters["flops/train"] += (6.0 * self.args.num_ppo_epochs + 2.0) * self._num_params * seq_tokens
-        self._counters["tokens/generated_total"] += generated
-        self._counters["env/episodes_total"] += finished
-        metrics["tokens/generated"].append(generated)
-        metrics["tokens/prompt_per_turn"].append(gather(batch["prompt_mask"].sum(-1).float()).mean().item())
+    def _log_environment(self, result: RolloutResult) -> None:
+        """`env/*`: reward per turn, first-try success, the finished episodes' success / return / turns, task
+        metrics, and the verify-iteration histogram."""
+        metrics = self._metrics["train"]
+        transitions, episodes = result.transitions, result.episodes
+        metrics["env/reward_per_turn"].append(self._global_mean([t.reward for t in transitions]))
+        # First tries are fresh episodes from the dataset in every update, so their success rate is comparable across
+        # updates (the success of the episodes that *finish* in an update is not: the first update's are the quick ones).
+        first = self._global_mean([float(bool(t.info.get("success"))) for t in transitions if t.turn == 0])
+        if first is not None:
+            metrics["env/first_try_success"].append(first)
+        for name, values in (
+            ("env/episode_success", [float(e.success) for e in episodes]),
+            ("env/episode_return", [e.episode_return for e in episodes]),
+            ("env/episode_turns", [float(e.num_turns) for e in episodes]),
+            ("env/step_accuracy", _turn_metric(transitions, "step_correct")),
+            ("env/recognition_accuracy", _turn_metric(transitions, "recognized_correctly")),
+        ):
+            value = self._global_mean(values)
+            if value is not None:
+                metrics[name].append(value)
+        # Verify-iteration histogram over the finished episodes: fraction that ended after k graded tries.
+        max_k = 16
+        hist = torch.zeros(max_k + 1, device=self.accelerator.device)
+        for k, count in Counter(min(int(e.verify_iteration or 0), max_k) for e in episodes).items():
+            hist[k] = count
+        hist = self.accelerator.reduce(hist, reduction="sum")
+        if hist.sum() > 0:
+            for k in hist.nonzero().flatten().tolist():
+                metrics[f"env/verify_iterations/{k}"].append((hist[k] / hist.sum()).item())
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # Cumulative counters are reported as they stand, not averaged over the logging window.
@@ -857,7 +917,8 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        # The policy checkpoint stays loadable with `from_pretrained`; the value head goes to its own file.
+        # The policy checkpoint stays loadable with `from_pretrained`; the value head goes beside it, written by
+        # `ValueHead.save_pretrained` from the (possibly gathered, ZeRO-3 / FSDP) state dict the Trainer passes.
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if state_dict is None:
             state_dict = self.model.state_dict()
@@ -865,10 +926,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         value = {k.split("value_head.", 1)[1]: v for k, v in state_dict.items() if "value_head." in k}
         super()._save(output_dir, state_dict=policy)
         if self.args.should_save and value:
-            from safetensors.torch import save_file
-
-            save_file({k: v.detach().cpu().contiguous() for k, v in value.items()},
-                      os.path.join(output_dir, VALUE_HEAD_NAME))
+            self._value_head.save_pretrained(output_dir, state_dict=value)
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
@@ -881,16 +939,9 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
-        path = os.path.join(resume_from_checkpoint, VALUE_HEAD_NAME)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{path} is missing: the checkpoint has no value head. Resume from a checkpoint written by "
-                "MultiTurnVerifierPPOTrainer, or start a fresh run with the policy as `model`."
-            )
-        from safetensors.torch import load_file
-
-        base = self.model.get_base_model() if is_peft_model(self.model) else self.model
-        base.value_head.load_state_dict(load_file(path, device=str(self.accelerator.device)))
+        # Raises FileNotFoundError naming the missing file for a checkpoint without a value head.
+        saved = ValueHead.from_pretrained(resume_from_checkpoint)
+        self._value_head.load_state_dict(saved.state_dict())
 
     def _issue_warnings_after_load(self, load_result) -> None:
         # The value head is saved apart from the policy (see `_save`) and loaded in `_load_from_checkpoint`.

@@ -8,7 +8,8 @@ the decoded response back to `env.step`. A finished episode's slot is refilled a
 Two entry points:
 
 * [`MultiTurnRollout`], stateful, used by the PPO trainer: `add_episodes(specs)`, then `collect(model, num_turns)`
-  collects exactly `num_turns` model turns; episodes still running carry over to the next call.
+  collects exactly `num_turns` model turns; episodes still running carry over to the next call, and
+  `trim_queue(max_unplayed)` bounds the episodes queued but not started.
 * [`run_episodes`], used by evaluation: plays a list of episodes to the end and returns one [`Episode`] each.
 
 Both work for text models (a tokenizer as processor) and Mllama (a `MllamaProcessor`; the per-row vision tensors are
@@ -225,9 +226,20 @@ class MultiTurnRollout:
         """Queue episodes to play, each `{"seed": int | None, "options": dict | None}`."""
         self.queue.extend(specs)
 
-    @property
-    def num_live(self) -> int:
-        return sum(slot.episode is not None for slot in self.slots)
+    def trim_queue(self, max_unplayed: int) -> None:
+        """Drop the oldest queued episodes not started yet until at most `max_unplayed` remain.
+
+        The PPO trainer queues one update's rows per update; episodes that last several turns start fewer rows than
+        that, and this keeps the backlog from growing without bound.
+
+        >>> rollout.add_episodes([{"seed": s} for s in range(5)]); rollout.trim_queue(2)  # doctest: +SKIP
+        >>> [spec["seed"] for spec in rollout.queue]  # doctest: +SKIP
+        [3, 4]
+        """
+        if max_unplayed < 0:
+            raise ValueError(f"`max_unplayed` is {max_unplayed}; it must be >= 0.")
+        while len(self.queue) > max_unplayed:
+            self.queue.popleft()
 
     def _start(self, slot: _Slot) -> None:
         spec = self.queue.popleft()

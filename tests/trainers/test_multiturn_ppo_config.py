@@ -43,6 +43,51 @@ def test_bad_values_name_the_field(kwargs, match):
         make(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("loss_type", "grpo"),  # GRPO's loss variants: this trainer's loss is the clipped PPO objective
+        ("importance_sampling_level", "sequence"),  # `ratio_level` is this trainer's knob
+        ("scale_rewards", "batch"),  # advantages come from GAE
+        ("reward_weights", [2.0]),  # the verifier is the only reward
+        ("multi_objective_aggregation", "normalize_then_sum"),
+        ("mask_truncated_completions", True),
+        ("top_entropy_quantile", 0.2),
+        ("delta", 2.0),
+        ("off_policy_mask_threshold", 0.5),
+        ("use_adaptive_entropy", True),
+        ("router_aux_loss_coef", 0.01),
+        ("use_vllm", True),  # the rollout generates with `model.generate`
+        ("use_transformers_continuous_batching", True),
+        ("use_transformers_paged", True),
+        ("chat_template_kwargs", {"enable_thinking": False}),  # the environments' conversations, plain template
+        ("pad_to_multiple_of", 64),
+        ("max_tool_calling_iterations", 3),
+        ("log_completions", True),
+        ("log_completions_hub_repo", "user/completions"),
+        ("epsilon", 0.3),  # GRPO's name of `clip_coef`, derived from it
+        ("epsilon_high", 0.3),
+    ],
+)
+def test_grpo_fields_this_trainer_ignores_raise(field, value):
+    with pytest.raises(ValueError, match=rf"`{field}` is .*{'clip_coef' if 'epsilon' in field else 'ignores'}"):
+        make(**{field: value})
+
+
+def test_ignored_grpo_fields_keep_grpo_defaults():
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    from sft_vs_rl.trainers.multiturn_ppo_config import _IGNORED_GRPO_FIELDS
+
+    defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    assert {name: default for name, (default, _) in _IGNORED_GRPO_FIELDS.items()} == {
+        name: defaults[name] for name in _IGNORED_GRPO_FIELDS}
+    make(**{name: default for name, (default, _) in _IGNORED_GRPO_FIELDS.items()})  # defaults set explicitly: fine
+    make(epsilon=0.1, epsilon_high=0.1, num_iterations=4)  # the derived values themselves: fine
+
+
 def test_value_clip_can_be_disabled():
     assert make(vf_clip_coef=None).vf_clip_coef is None
 

@@ -11,6 +11,7 @@ from sft_vs_rl.trainers.multiturn_ppo_trainer import (
     compute_turn_gae,
     ppo_losses,
     thought_token_weights,
+    turn_advantages,
     turns_to_grid,
 )
 
@@ -79,6 +80,32 @@ def test_gae_matches_reference_loop(seed):
 def test_turns_to_grid_keeps_each_slot_in_time_order():
     rows, cols, width = turns_to_grid([2, 0, 2, 2, 1, 0], num_slots=3)
     assert rows.tolist() == [2, 0, 2, 2, 1, 0] and cols.tolist() == [0, 0, 1, 2, 0, 1] and width == 3
+    rows, cols, width = turns_to_grid([1, 1], num_slots=3)  # idle slots get no column
+    assert rows.tolist() == [1, 1] and cols.tolist() == [0, 1] and width == 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_turn_advantages_of_interleaved_slots_match_the_reference_loop(seed):
+    # Turns of 4 slots interleaved in time, as the rollout emits them; slot 3 stays idle (bootstrap 0).
+    gen = torch.Generator().manual_seed(seed)
+    slot_ids = torch.randint(0, 3, (20,), generator=gen).tolist()
+    rewards, values = torch.randn(20, generator=gen), torch.randn(20, generator=gen)
+    dones = (torch.rand(20, generator=gen) < 0.3).float()
+    bootstrap = torch.cat([torch.randn(3, generator=gen), torch.zeros(1)])
+    adv, ret = turn_advantages(rewards, values, dones, slot_ids, bootstrap, gamma=0.9, gae_lambda=0.95)
+    for slot in range(3):
+        idx = [i for i, s in enumerate(slot_ids) if s == slot]
+        turns = [(rewards[i].item(), values[i].item(), dones[i].item()) for i in idx]
+        [expected] = reference_gae([turns], [bootstrap[slot].item()], 0.9, 0.95)
+        assert adv[idx].tolist() == pytest.approx(expected, abs=1e-5)
+        assert ret[idx].tolist() == pytest.approx([a + v for a, (_, v, _) in zip(expected, turns)], abs=1e-5)
+    # REINFORCE: discounted Monte-Carlo returns of each episode, the critic unused; the returns stay GAE's
+    mc, mc_ret = turn_advantages(rewards, values, dones, slot_ids, bootstrap, gamma=0.9, estimator="reinforce")
+    for slot in range(3):
+        idx = [i for i, s in enumerate(slot_ids) if s == slot]
+        [expected] = reference_gae([[(rewards[i].item(), 0.0, dones[i].item()) for i in idx]], [0.0], 0.9, 1.0)
+        assert mc[idx].tolist() == pytest.approx(expected, abs=1e-5)
+    assert torch.equal(mc_ret, ret)
 
 
 # -------------------------------------------------------------------------------------------------------- losses
@@ -206,7 +233,7 @@ def trainable_snapshot(trainer):
 
 
 def test_train_changes_every_trainable_parameter_and_logs(tmp_path):
-    trainer = make_trainer(tmp_path)
+    trainer = make_trainer(tmp_path, num_ppo_epochs=2, max_steps=4)
     before = trainable_snapshot(trainer)
     assert any("value_head." in n for n in before)
     trainer.train()
@@ -219,6 +246,12 @@ def test_train_changes_every_trainable_parameter_and_logs(tmp_path):
                 "completions/mean_length"):
         assert key in logs, key
     assert any(k.startswith("env/verify_iterations/") for k in logs)
+    # compute: rollouts 2·N·D; training 6·N·D per PPO epoch plus the scoring pass 2·N·D, over the same D tokens
+    counters = trainer._counters
+    assert counters["flops/rollout"] > 0
+    assert counters["flops/train"] == pytest.approx((3 * 2 + 1) * counters["flops/rollout"], rel=1e-12)
+    last = [e for e in trainer.state.log_history if "flops/total" in e][-1]
+    assert last["flops/total"] == counters["flops/rollout"] + counters["flops/train"]
 
 
 def test_checkpoint_holds_value_head_and_rollout_state_and_resumes(tmp_path):
@@ -244,11 +277,19 @@ def test_checkpoint_holds_value_head_and_rollout_state_and_resumes(tmp_path):
         "flops/rollout"] > 0
 
 
-def test_resume_loads_the_saved_value_head(tmp_path):
+def test_value_head_saved_and_loaded_with_value_head_pretrained(tmp_path):
+    from sft_vs_rl.models import ValueHead
+
     trainer = make_trainer(tmp_path, max_steps=1, save_strategy="steps", save_steps=1)
     trainer.train()
     saved = {k: v.clone() for k, v in trainer.model.value_head.state_dict().items()}
+    trainer.save_model(str(tmp_path / "final"))
+    for folder in (tmp_path / "checkpoint-1", tmp_path / "final"):  # a checkpoint and the saved model alike
+        loaded = ValueHead.from_pretrained(folder).state_dict()
+        assert loaded.keys() == saved.keys() and all(torch.equal(loaded[k], saved[k]) for k in saved)
+    # resuming loads it into a trainer whose own head started elsewhere
     fresh = make_trainer(tmp_path, max_steps=1, save_strategy="no", seed=1)
+    assert not torch.equal(fresh.model.value_head.state_dict()["mlp.0.weight"], saved["mlp.0.weight"])
     fresh._load_from_checkpoint(str(tmp_path / "checkpoint-1"))
     for k, v in fresh.model.value_head.state_dict().items():
         assert torch.equal(v, saved[k])
@@ -280,14 +321,18 @@ def test_env_id_path_takes_the_action_key_from_the_environment(tmp_path):
     base = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
                 env_id="sft_vs_rl/GeneralPoints-v0", env_kwargs={"prompt_style": "compact"}, num_envs=2,
                 per_device_train_batch_size=2, steps_per_generation=2)
-    rows = Dataset.from_dict({"ranks": [["A", "10", "K", "5"]] * 4})
-    args = MultiTurnVerifierPPOConfig(**base, reset_option_columns=["ranks"])
+    rows = Dataset.from_dict({"options": [{"ranks": ["A", "10", "K", "5"]}] * 4})
+    args = MultiTurnVerifierPPOConfig(**base)
     trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tok, train_dataset=rows)
     assert len(trainer.rollout.slots) == 2 and trainer.action_key == "formula"  # GeneralPointsEnv.action_key
-    assert trainer._episode_specs([{"ranks": ["A", "2", "3", "4"], "seed": 3}]) == [
+    # the `options` column, unset struct fields (None) dropped, and the seed column
+    assert trainer._episode_specs([{"options": {"ranks": ["A", "2", "3", "4"], "suits": None}, "seed": 3}]) == [
         {"seed": 3, "options": {"ranks": ["A", "2", "3", "4"]}}]
-    with pytest.raises(ValueError, match="reset_option_columns"):
+    with pytest.raises(ValueError, match="`options` column.*`reset_options_fn`"):
         trainer._episode_specs([{"cards": []}])
+    trainer.reset_options_fn = lambda row: {"ranks": row["cards"]}  # a dataset of another shape
+    assert trainer._episode_specs([{"cards": ["A", "2", "3", "4"]}]) == [
+        {"seed": None, "options": {"ranks": ["A", "2", "3", "4"]}}]
 
 
 def test_missing_action_key_and_too_few_rows_are_clear_errors(tmp_path):
@@ -306,6 +351,15 @@ def test_missing_action_key_and_too_few_rows_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="action_key"):  # thought weighting needs to know the answer field
         MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base), processing_class=tok,
                                     train_dataset=Dataset.from_dict(TOY_ROWS), env_factory=NoKeyEnv)
+    # the config's `action_key` overrides the environment's (here: supplies the missing one)
+    trainer = MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base, action_key="answer"),
+                                          processing_class=tok, train_dataset=Dataset.from_dict(TOY_ROWS),
+                                          env_factory=NoKeyEnv)
+    assert trainer.action_key == "answer"
+    with pytest.raises(TypeError, match="ValueHead"):  # one kind of head: the one checkpoints save and load
+        MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base), processing_class=tok,
+                                    train_dataset=Dataset.from_dict(TOY_ROWS), env_factory=TargetWordEnv,
+                                    value_head=torch.nn.Linear(8, 1))
     with pytest.raises(ValueError, match="has 3 rows but one PPO update takes 4"):  # would silently train 0 steps
         MultiTurnVerifierPPOTrainer(model=model, args=MultiTurnVerifierPPOConfig(**base), processing_class=tok,
                                     train_dataset=Dataset.from_dict({"options": [{"target": "a"}] * 3}),
@@ -322,7 +376,9 @@ def test_non_finite_loss_names_the_step_and_quantity(tmp_path):
 
 
 def test_rollout_batch_is_consistent(tmp_path):
-    trainer = make_trainer(tmp_path, action_key="answer", thought_prob_coef=0.5)
+    from test_ppo_learning import plain_log_probs_and_value
+
+    trainer = make_trainer(tmp_path, thought_prob_coef=0.5, temperature=0.7)
     trainer.model.train()
     batch = trainer._generate_and_score_completions([dict(options={"target": "a"}, seed=s) for s in range(8)])
     assert batch["prompt_ids"].shape[0] == 8 and batch["advantages"].shape == (8,)
@@ -330,14 +386,14 @@ def test_rollout_batch_is_consistent(tmp_path):
     assert batch["advantages"].mean().abs() < 1e-5
     pad = batch["completion_mask"] == 0
     assert (batch["completion_weights"][pad] == 0).all() and (batch["old_logps"][pad] == 0).all()
-    # the scoring pass equals a fresh forward of the same model on the same rows
-    from sft_vs_rl.trainers.multiturn_ppo_trainer import ppo_forward
-
-    with torch.no_grad():
-        out = ppo_forward(trainer.model, {k: v[:2] for k, v in batch.items()})
-    mask = batch["completion_mask"][:2].bool()
-    assert torch.allclose(out.log_probs[mask], batch["old_logps"][:2][mask], atol=1e-4)
-    assert torch.allclose(out.value, batch["old_values"][:2], atol=1e-5)
+    # The scoring pass (micro-batched, padding trimmed) equals the unpatched forward of each turn alone: log_softmax
+    # of the logits / temperature at the completion tokens, and the value head at the last prompt token.
+    for i in range(8):
+        prompt = batch["prompt_ids"][i][batch["prompt_mask"][i].bool()].tolist()
+        completion = batch["completion_ids"][i][batch["completion_mask"][i].bool()].tolist()
+        logps, value = plain_log_probs_and_value(trainer.model, trainer.model.value_head, prompt, completion, 0.7)
+        assert torch.allclose(batch["old_logps"][i, : len(completion)], logps, atol=1e-4), i
+        assert batch["old_values"][i].item() == pytest.approx(value.item(), abs=1e-5), i
 
 
 def test_mllama_end_to_end(tmp_path):
@@ -352,13 +408,13 @@ def test_mllama_end_to_end(tmp_path):
 
 
 TASKS = {
-    # task: (model kind, env factory, dataset columns, trainer extras)
-    "gp-l": ("llama", "gp", {"ranks": [["A", "10", "K", "5"], ["4", "3", "2", "K"]] * 8},
-             {"reset_option_columns": ["ranks"], "action_key": "formula"}),
-    "gp-vl": ("mllama", "gp-visual", {"ranks": [["A", "10", "K", "5"], ["4", "3", "2", "K"]] * 8},
-              {"reset_option_columns": ["ranks"], "action_key": "formula"}),
-    "virl-l": ("llama", "virl", {"route_index": list(range(16))}, {"action_key": "action"}),
-    "virl-vl": ("mllama", "virl-visual", {"route_index": list(range(16))}, {"action_key": "action"}),
+    # task: (model kind, env factory, dataset columns, reset_options_fn); the action key is the env's own
+    "gp-l": ("llama", "gp", {"options": [{"ranks": ["A", "10", "K", "5"]}, {"ranks": ["4", "3", "2", "K"]}] * 8},
+             None),
+    "gp-vl": ("mllama", "gp-visual",
+              {"options": [{"ranks": ["A", "10", "K", "5"]}, {"ranks": ["4", "3", "2", "K"]}] * 8}, None),
+    "virl-l": ("llama", "virl", {"route_index": list(range(16))}, lambda row: None),  # routes drawn from the seed
+    "virl-vl": ("mllama", "virl-visual", {"route_index": list(range(16))}, lambda row: None),
 }
 
 
@@ -381,18 +437,19 @@ def test_task_end_to_end(tmp_path, task):
     from sft_vs_rl.models import build_tiny_model
     from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
 
-    kind, env_name, columns, extra = TASKS[task]
+    kind, env_name, columns, reset_options_fn = TASKS[task]
     model, processor = build_tiny_model(kind, "nano")
     args = MultiTurnVerifierPPOConfig(
         output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
         save_strategy="no", per_device_train_batch_size=4, steps_per_generation=2, num_envs=4, num_ppo_epochs=1,
-        max_completion_length=8, max_steps=2, logging_steps=1, **extra,
+        max_completion_length=8, max_steps=2, logging_steps=1,
     )
     rows = Dataset.from_dict({**columns, "seed": list(range(16))})
     trainer = MultiTurnVerifierPPOTrainer(
         model=model, args=args, processing_class=processor, train_dataset=rows, env_factory=task_env(env_name),
-        reset_options_fn=None if "reset_option_columns" in extra else (lambda row: None),
+        reset_options_fn=reset_options_fn,
     )
+    assert trainer.action_key == ("formula" if task.startswith("gp") else "action")
     trainer.train()
     logs = {k: v for e in trainer.state.log_history for k, v in e.items()}
     assert logs["env/reward_per_turn"] < 0  # an untrained model solves nothing

@@ -46,20 +46,26 @@ def patched():
     return model, tokenizer, head
 
 
+@torch.no_grad()
+def plain_log_probs_and_value(model, head, prompt: list[int], completion: list[int], temperature: float):
+    """The reference: the unpatched forward of one turn alone (no padding at all), `log_softmax(logits / T)` gathered
+    at the completion tokens, and `head` on the last-layer hidden state of the last prompt token."""
+    ids = torch.tensor([prompt + completion], device=model.device)
+    plain = model(input_ids=ids, output_hidden_states=True, use_cache=False)  # no `ppo_prompt_length`: unpatched
+    logps = (plain.logits[0, len(prompt) - 1 : -1].float() / temperature).log_softmax(-1)
+    labels = torch.tensor(completion, device=model.device).unsqueeze(-1)
+    return logps.gather(-1, labels).squeeze(-1), head(plain.hidden_states[-1][0, len(prompt) - 1]).float()
+
+
 def test_loss_log_probs_and_value_equal_a_plain_forward_of_each_row(patched):
     model, tokenizer, head = patched
     rows = _rows(tokenizer)
     with torch.no_grad():
         out = ppo_forward(model, _batch(tokenizer, rows))
-        for i, (prompt, completion) in enumerate(rows):
-            ids = torch.tensor([prompt + completion])
-            # the unpatched path of the same model, one row, no padding at all
-            plain = model(input_ids=ids, output_hidden_states=True, use_cache=False)
-            logps = (plain.logits[0, len(prompt) - 1 : -1].float() / TEMPERATURE).log_softmax(-1)
-            expected = logps.gather(-1, torch.tensor(completion).unsqueeze(-1)).squeeze(-1)
-            assert torch.allclose(out.log_probs[i, : len(completion)], expected, atol=1e-4), i
-            value = head(plain.hidden_states[-1][0, len(prompt) - 1])
-            assert out.value[i].item() == pytest.approx(value.item(), abs=1e-4)
+    for i, (prompt, completion) in enumerate(rows):
+        expected, value = plain_log_probs_and_value(model, head, prompt, completion, TEMPERATURE)
+        assert torch.allclose(out.log_probs[i, : len(completion)], expected, atol=1e-4), i
+        assert out.value[i].item() == pytest.approx(value.item(), abs=1e-4)
 
 
 def _explained_variance(values, returns):

@@ -45,14 +45,35 @@ def test_collect_exact_turns_full_batches_and_retry_prompts(nano):
     result = rollout.collect(model, num_turns=10)
     assert len(result.transitions) == 10
     assert result.num_generate_calls == 3  # 4 + 4 + 2: finished episodes were replaced at once
-    assert rollout.num_live == 4  # episodes still running carry over
     second_turns = [t for t in result.transitions if t.turn == 1]
     assert second_turns, "a 2-try budget on an unlearnt target must produce retries"
     for t in second_turns:
         assert FAILURE_PREFIX in tok.decode(t.prompt_ids)
-    # the rest of the queued episodes continue in the next call
+    # every slot holds a running episode: those left mid-way and fresh ones refilled at the end of the call
+    carried = {s.episode.index: s.episode.num_turns for s in rollout.slots if s.episode is not None}
+    assert len(carried) == 4
     more = rollout.collect(model, num_turns=6)
-    assert len(more.transitions) == 6 and all(t.episode >= 0 for t in more.transitions)
+    assert len(more.transitions) == 6
+    # the next call continues each running episode at its next turn, then starts the queued ones in order
+    first_seen = {}
+    for t in more.transitions:
+        first_seen.setdefault(t.episode, t.turn)
+    assert {e: first_seen[e] for e in carried} == carried
+    fresh = sorted(set(first_seen) - set(carried))
+    assert fresh == list(range(max(carried) + 1, max(carried) + 1 + len(fresh))) and fresh
+    assert all(first_seen[e] == 0 for e in fresh)
+
+
+def test_trim_queue_keeps_the_newest_unplayed_episodes(nano):
+    _, tok = nano
+    rollout = MultiTurnRollout([TargetWordEnv()], tok, gen_config(tok))
+    rollout.add_episodes({"seed": s} for s in range(5))
+    rollout.trim_queue(max_unplayed=2)
+    assert [spec["seed"] for spec in rollout.queue] == [3, 4]
+    rollout.trim_queue(max_unplayed=3)  # already short enough: unchanged
+    assert len(rollout.queue) == 2
+    with pytest.raises(ValueError, match="max_unplayed"):
+        rollout.trim_queue(max_unplayed=-1)
 
 
 def test_greedy_rollout_is_deterministic_and_batching_does_not_change_it(nano):
