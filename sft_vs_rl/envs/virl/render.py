@@ -208,92 +208,106 @@ def render_views(
     style = STYLES[style or city.preset.style] if not isinstance(style, VisualStyle) else style
     tile = tile_size
     canvas = Image.new("RGB", (2 * tile + SEPARATOR, 2 * tile + SEPARATOR), (0, 0, 0))
-    f = tile / 2.0  # focal length in pixels for a 90° field of view
-    cx = cy = tile / 2.0
-    near = city.places_near(xy, VIEW_RADIUS)
-    geo = []
-    for p in near:
-        dx, dy = p.xy[0] - xy[0], p.xy[1] - xy[1]
-        geo.append((p, math.hypot(dx, dy), bearing(xy, p.xy)))
+    places = [(p, math.hypot(p.xy[0] - xy[0], p.xy[1] - xy[1]), bearing(xy, p.xy))
+              for p in city.places_near(xy, VIEW_RADIUS)]
     street_dirs, junction = _street_directions(city, xy)
-    road_half = city.layout.street_width / 2.0
     drawn: list[DrawnPlace] = []
     for t_idx, (view, offset) in enumerate(VIEW_LAYOUTS[layout]):
         view_heading = heading + offset
         img = _background(style, tile).copy()
         draw = ImageDraw.Draw(img)
-        for b in street_dirs:  # road surface and lane marking
-            rel = math.radians(_wrap(b - view_heading))
-            if abs(rel) > math.radians(80):
-                continue
-            c, s = math.cos(rel), math.sin(rel)
-            poly = []
-            for along, lateral in ((3.0, -road_half), (120.0, -road_half), (120.0, road_half), (3.0, road_half)):
-                z, x = along * c - lateral * s, along * s + lateral * c
-                z = max(z, 0.6)
-                poly.append((cx + f * x / z, cy + f * CAMERA_HEIGHT / z))
-            draw.polygon(poly, fill=style.road)
-            pts = []
-            for along in (4.0, 60.0):
-                z, x = along * c, along * s
-                if z > 0.6:
-                    pts.append((cx + f * x / z, cy + f * CAMERA_HEIGHT / z))
-            if len(pts) == 2:
-                draw.line(pts, fill=style.lane, width=max(1, tile // 64))
+        _draw_streets(draw, street_dirs, view_heading, city.layout.street_width / 2.0, style, tile)
         if junction is not None and junction < 15.0:  # crosswalk stripes: the visual intersection cue
-            y0 = int(cy + f * CAMERA_HEIGHT / max(junction + 4.0, 2.0))
-            for i in range(0, tile, max(4, tile // 12)):
-                draw.rectangle([i, y0, i + max(1, tile // 24), y0 + max(1, tile // 32)], fill=(235, 235, 235))
-        items = []
-        for p, d, b in geo:
-            rel = _wrap(b - view_heading)
-            if abs(rel) > 70.0:
-                continue
-            r = math.radians(rel)
-            z, x = d * math.cos(r), d * math.sin(r)
-            if z < NEAR:
-                continue
-            items.append((z, p, x, d))
-        items.sort(key=lambda it: (-it[0], it[1].pid))
-        for z, p, x, d in items:
-            width_m = min(p.width, 14.0)
-            u = cx + f * x / z
-            w = f * width_m / z
-            bottom = cy + f * CAMERA_HEIGHT / z
-            top_sign = bottom - f * _STOREFRONT_M / z
-            lo, hi = style.storeys
-            storeys = lo + p.variant % (hi - lo + 1)
-            top = bottom - f * (storeys * 3.2) / z
-            x0, x1 = int(u - w / 2), int(u + w / 2)
-            if x1 <= 0 or x0 >= tile or x1 - x0 < 1:
-                continue
-            facade = _colour(p.name[::-1], style.facades)
-            y_top, y_sign = max(int(top), -1), int(top_sign)
-            if y_sign > y_top:
-                draw.rectangle([x0, y_top, x1, y_sign], fill=facade)
-                win = max(1, int(w / 6))
-                if y_sign - win > y_top + win:
-                    for wx in (x0 + win, x1 - 2 * win):
-                        draw.rectangle([wx, y_top + win, wx + win, y_sign - win], fill=style.window)
-            # Sprite sizes snap to a 6% ladder so that resized sprites are reused across positions.
-            sh = max(1, round(_LADDER ** round(math.log(max(bottom - top_sign, 1.0)) / _LOG_LADDER)))
-            sw = max(1, round(sh * width_m / _STOREFRONT_M))
-            x0, x1 = int(u - sw / 2), int(u - sw / 2) + sw
-            if sh >= 3:
-                img.paste(_sized(p.name, style, sw, sh), (x0, int(bottom) - sh))
-            else:  # a few pixels: the sign colour is all that could be seen
-                draw.rectangle([x0, int(bottom) - sh, x1 - 1, int(bottom) - 1], fill=_colour(p.name, style.sign_colours))
-            y_s = int(bottom) - sh
-            box_x0, box_y0 = max(0, x0), max(0, y_s)
-            box_x1, box_y1 = min(tile, x1), min(tile, y_s + sh)
-            if box_x1 > box_x0 and box_y1 > box_y0:
-                ox = (t_idx % 2) * (tile + SEPARATOR)
-                oy = (t_idx // 2) * (tile + SEPARATOR)
-                drawn.append(
-                    DrawnPlace(p.pid, p.name, t_idx, view, (box_x0 + ox, box_y0 + oy, box_x1 + ox, box_y1 + oy), d)
-                )
-        canvas.paste(img, ((t_idx % 2) * (tile + SEPARATOR), (t_idx // 2) * (tile + SEPARATOR)))
+            _draw_crosswalk(draw, junction, tile)
+        origin = ((t_idx % 2) * (tile + SEPARATOR), (t_idx // 2) * (tile + SEPARATOR))
+        for z, p, x, d in _places_in_view(places, view_heading):
+            box = _draw_place(img, draw, p, z, x, style, tile)
+            if box is not None:
+                x0, y0, x1, y1 = box
+                drawn.append(DrawnPlace(p.pid, p.name, t_idx, view,
+                                        (x0 + origin[0], y0 + origin[1], x1 + origin[0], y1 + origin[1]), d))
+        canvas.paste(img, origin)
     return canvas, drawn
+
+
+def _project(tile: int, z: float, x: float) -> tuple[float, float]:
+    """Pixel of the ground point `z` metres ahead and `x` to the right (90° field of view: focal length tile/2)."""
+    f = c = tile / 2.0
+    return c + f * x / z, c + f * CAMERA_HEIGHT / z
+
+
+def _draw_streets(draw, street_dirs: list[float], view_heading: float, road_half: float, style: VisualStyle,
+                  tile: int) -> None:
+    """Road surface and lane marking of every street leaving the position within ±80° of the view."""
+    for b in street_dirs:
+        rel = math.radians(_wrap(b - view_heading))
+        if abs(rel) > math.radians(80):
+            continue
+        c, s = math.cos(rel), math.sin(rel)
+        poly = []
+        for along, lateral in ((3.0, -road_half), (120.0, -road_half), (120.0, road_half), (3.0, road_half)):
+            z, x = along * c - lateral * s, along * s + lateral * c
+            poly.append(_project(tile, max(z, 0.6), x))
+        draw.polygon(poly, fill=style.road)
+        pts = [_project(tile, along * c, along * s) for along in (4.0, 60.0) if along * c > 0.6]
+        if len(pts) == 2:
+            draw.line(pts, fill=style.lane, width=max(1, tile // 64))
+
+
+def _draw_crosswalk(draw, junction: float, tile: int) -> None:
+    """Crosswalk stripes `junction` metres ahead."""
+    y0 = int(_project(tile, max(junction + 4.0, 2.0), 0.0)[1])
+    for i in range(0, tile, max(4, tile // 12)):
+        draw.rectangle([i, y0, i + max(1, tile // 24), y0 + max(1, tile // 32)], fill=(235, 235, 235))
+
+
+def _places_in_view(places, view_heading: float) -> list[tuple[float, Any, float, float]]:
+    """`(depth, place, lateral, distance)` of the places within ±70° of the view and beyond `NEAR`, far to near."""
+    items = []
+    for p, d, b in places:
+        rel = _wrap(b - view_heading)
+        if abs(rel) > 70.0:
+            continue
+        r = math.radians(rel)
+        z, x = d * math.cos(r), d * math.sin(r)
+        if z >= NEAR:
+            items.append((z, p, x, d))
+    items.sort(key=lambda it: (-it[0], it[1].pid))
+    return items
+
+
+def _draw_place(img: Image.Image, draw, p, z: float, x: float, style: VisualStyle,
+                tile: int) -> tuple[int, int, int, int] | None:
+    """Draw one place (facade, windows, storefront sprite) at depth `z`; the sprite's box in the view, if visible."""
+    width_m = min(p.width, 14.0)
+    f = tile / 2.0
+    u, bottom = _project(tile, z, x)
+    w = f * width_m / z
+    top_sign = bottom - f * _STOREFRONT_M / z
+    lo, hi = style.storeys
+    storeys = lo + p.variant % (hi - lo + 1)
+    top = bottom - f * (storeys * 3.2) / z
+    x0, x1 = int(u - w / 2), int(u + w / 2)
+    if x1 <= 0 or x0 >= tile or x1 - x0 < 1:
+        return None
+    y_top, y_sign = max(int(top), -1), int(top_sign)
+    if y_sign > y_top:
+        draw.rectangle([x0, y_top, x1, y_sign], fill=_colour(p.name[::-1], style.facades))
+        win = max(1, int(w / 6))
+        if y_sign - win > y_top + win:
+            for wx in (x0 + win, x1 - 2 * win):
+                draw.rectangle([wx, y_top + win, wx + win, y_sign - win], fill=style.window)
+    # Sprite sizes snap to a 6% ladder so that resized sprites are reused across positions.
+    sh = max(1, round(_LADDER ** round(math.log(max(bottom - top_sign, 1.0)) / _LOG_LADDER)))
+    sw = max(1, round(sh * width_m / _STOREFRONT_M))
+    x0, x1 = int(u - sw / 2), int(u - sw / 2) + sw
+    if sh >= 3:
+        img.paste(_sized(p.name, style, sw, sh), (x0, int(bottom) - sh))
+    else:  # a few pixels: the sign colour is all that could be seen
+        draw.rectangle([x0, int(bottom) - sh, x1 - 1, int(bottom) - 1], fill=_colour(p.name, style.sign_colours))
+    y_s = int(bottom) - sh
+    box = (max(0, x0), max(0, y_s), min(tile, x1), min(tile, y_s + sh))
+    return box if box[2] > box[0] and box[3] > box[1] else None
 
 
 def drawn_by_name(drawn: list[DrawnPlace]) -> dict[str, Any]:
