@@ -219,11 +219,6 @@ def check_enough_episodes(dataset, training_args) -> None:
         )
 
 
-def reset_options(row: dict[str, Any]) -> dict[str, Any]:
-    """`env.reset` options of a dataset row (its `options` column, unset struct fields dropped)."""
-    return {k: v for k, v in row["options"].items() if v is not None}
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Hub
 # ---------------------------------------------------------------------------------------------------------------------
@@ -339,13 +334,14 @@ def run_sft(script_args, training_args, model_args) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def run_rl(script_args, training_args, model_args, *, env_id: str, action_key: str) -> None:
+def run_rl(script_args, training_args, model_args, *, env_id: str) -> None:
     """Body of `rl_gp.py` / `rl_virl.py`: multi-turn verifier PPO on the dataset's training episodes.
 
     The episodes are replayed in `env_id` (unless `training_args.env_id` names another) with the dataset's own
-    environment kwargs (its `env_kwargs` column) updated by `training_args.env_kwargs`; `action_key` is the graded
-    answer field unless `training_args.action_key` is set. Saves the policy, value head and processor to `output_dir`,
-    then pushes if `--push_to_hub` asked for it.
+    environment kwargs (its `env_kwargs` column) updated by `training_args.env_kwargs`; the rows' `options` column
+    names each episode, and the environment's `action_key` the graded answer field (`training_args.action_key`
+    overrides it). Saves the policy, value head and processor to `output_dir`, then pushes if `--push_to_hub` asked
+    for it.
     """
     from trl import get_peft_config
 
@@ -361,7 +357,6 @@ def run_rl(script_args, training_args, model_args, *, env_id: str, action_key: s
     check_enough_episodes(train_dataset, training_args)
     training_args.env_id = training_args.env_id or env_id
     training_args.env_kwargs = dataset_env_kwargs(train_dataset, training_args.env_kwargs)
-    training_args.action_key = training_args.action_key or action_key
 
     # Training
     trainer = MultiTurnVerifierPPOTrainer(
@@ -369,7 +364,6 @@ def run_rl(script_args, training_args, model_args, *, env_id: str, action_key: s
         args=training_args,
         train_dataset=train_dataset,
         processing_class=processor,
-        reset_options_fn=reset_options,
         peft_config=get_peft_config(model_args),
     )
     trainer.accelerator.print(f"Environment {training_args.env_id} with {training_args.env_kwargs}")

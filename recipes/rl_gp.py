@@ -43,14 +43,13 @@ class GeneralPointsRLScriptArguments(RecipeScriptArguments):
     dataset_config: str = field(default="gp-l-id", metadata={"help": "ID config: gp-l-id or gp-vl-id."})
 
 
-ENV_ID = "sft_vs_rl/GeneralPoints-v0"
-ACTION_KEY = "formula"  # the graded field of the paper's ResponseEqn; the tokens before it are "thought" tokens
+ENV_ID = "sft_vs_rl/GeneralPoints-v0"  # its `action_key` ("formula") splits the paper's "thought" tokens from the answer
 
 
 def main(script_args, training_args, model_args):
     from _common import run_rl
 
-    run_rl(script_args, training_args, model_args, env_id=ENV_ID, action_key=ACTION_KEY)  # see `_common.run_rl`
+    run_rl(script_args, training_args, model_args, env_id=ENV_ID)  # see `_common.run_rl`
 
 
 def make_parser():

@@ -44,14 +44,13 @@ class VIRLRLScriptArguments(RecipeScriptArguments):
     dataset_config: str = field(default="virl-l-id", metadata={"help": "ID config: virl-l-id or virl-vl-id."})
 
 
-ENV_ID = "sft_vs_rl/VIRL-v0"
-ACTION_KEY = "action"  # the graded field of the paper's ResponseVIRL; the tokens before it are "thought" tokens
+ENV_ID = "sft_vs_rl/VIRL-v0"  # its `action_key` ("action") splits the paper's "thought" tokens from the answer
 
 
 def main(script_args, training_args, model_args):
     from _common import run_rl
 
-    run_rl(script_args, training_args, model_args, env_id=ENV_ID, action_key=ACTION_KEY)  # see `_common.run_rl`
+    run_rl(script_args, training_args, model_args, env_id=ENV_ID)  # see `_common.run_rl`
 
 
 def make_parser():

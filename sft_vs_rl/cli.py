@@ -109,11 +109,16 @@ def _push_data(args: argparse.Namespace) -> int:
         except (HubUnreachableError, ValueError) as err:
             print(f"sft-vs-rl push-data: error: {err}", file=sys.stderr)
             return 2
-        for path in result.paths:
-            print(path)
-        where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
-        print(f"{len(result.paths)} files for dataset {result.repo_id}; {where}")
+        _print_push(result, f"dataset {result.repo_id}")
     return 0
+
+
+def _print_push(result, what: str) -> None:
+    """The uploaded (or dry-run) paths of a `sft_vs_rl.hub.PushResult`, then where they went."""
+    for path in result.paths:
+        print(path)
+    where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
+    print(f"{len(result.paths)} files for {what}; {where}")
 
 
 def _build_tiny(args: argparse.Namespace) -> int:
@@ -226,10 +231,7 @@ def _push(args: argparse.Namespace) -> int:
     except (HubUnreachableError, ValueError, FileNotFoundError) as err:
         print(f"sft-vs-rl push: error: {err}", file=sys.stderr)
         return 2
-    for path in result.paths:
-        print(path)
-    where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
-    print(f"{len(result.paths)} files for {result.repo_id}; {where}")
+    _print_push(result, result.repo_id)
     return 0
 
 

@@ -217,15 +217,15 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
         num_envs=preset.rl_num_envs, per_device_train_batch_size=micro, steps_per_generation=steps_per_generation,
         num_mini_batches=preset.rl_mini_batches, num_ppo_epochs=preset.rl_epochs, max_steps=max_steps,
         learning_rate=preset.rl_lr, lr_scheduler_type="constant_with_warmup", temperature=preset.rl_temperature,
-        max_completion_length=preset.max_new_tokens, action_key="formula" if spec.is_gp else "action",
+        max_completion_length=preset.max_new_tokens,
         ratio_level=preset.rl_ratio_level, vf_clip_coef=preset.rl_vf_clip, reward_scale=preset.rl_reward_scale,
         value_learning_rate=preset.rl_value_lr,
         warmup_steps=preset.rl_warmup_updates * steps_per_update, log_gradient_norms=log_gradient_norms,
         **preset.rl_extra_config,
     )
     model, tokenizer = _load(init_path)
-    trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset,
-                                          reset_options_fn=_reset_options)
+    # The environment's own `action_key` splits thought / action; the rows' `options` column names the episodes.
+    trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset)
     resume = bool(_checkpoints(out))
     trainer.train(resume_from_checkpoint=True if resume else None)
     checkpoints = {}
@@ -238,14 +238,6 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
     return _finish(out, {"stage": "rl", "wall_s": time.time() - start, "data_s": data_s, "resumed": resume,
                          "steps": trainer.state.global_step, "checkpoints": checkpoints,
                          "train_verify_iterations": verify_iterations, "updates": updates})
-
-
-def _reset_options(row: dict[str, Any]) -> dict[str, Any]:
-    options = row["options"]
-    if "ranks" in options:  # GeneralPoints: the hand (suits included)
-        return {k: v for k, v in options.items() if v is not None}
-    return {"route": options["route"], "init_heading": options["init_heading"],
-            "forward_mask": options["forward_mask"]}
 
 
 def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str, Any], out: Path,

@@ -93,7 +93,3 @@ def test_too_few_episodes_for_one_update():
     with pytest.raises(ValueError, match="train_size"):
         _common.check_enough_episodes(range(15), args)
 
-
-def test_reset_options_drop_unset_struct_fields():
-    row = {"options": {"ranks": ["A", "2", "3", "4"], "suits": None}}
-    assert _common.reset_options(row) == {"ranks": ["A", "2", "3", "4"]}
