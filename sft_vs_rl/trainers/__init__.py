@@ -6,6 +6,7 @@ from sft_vs_rl.trainers.multiturn_ppo_trainer import (
     compute_turn_gae,
     ppo_losses,
     thought_token_weights,
+    turn_advantages,
 )
 from sft_vs_rl.trainers.rollout import Episode, MultiTurnRollout, Transition, run_episodes
 
@@ -19,4 +20,5 @@ __all__ = [
     "ppo_losses",
     "run_episodes",
     "thought_token_weights",
+    "turn_advantages",
 ]

@@ -483,6 +483,36 @@ def collate_transitions(transitions: Sequence[Transition], pad_token_id: int) ->
     return batch
 
 
+def _check_trainer_inputs(args, train_dataset) -> None:
+    """Refuse a config of another trainer and a dataset that holds no full PPO update."""
+    if not isinstance(args, MultiTurnVerifierPPOConfig):
+        raise TypeError(f"`args` must be a `MultiTurnVerifierPPOConfig`, got {type(args).__name__}.")
+    if train_dataset is None:
+        raise ValueError("`train_dataset` is required: its rows are the episodes (environment states) to play.")
+    rows_per_update = args.turns_per_update * max(args.world_size, 1)
+    if hasattr(train_dataset, "__len__") and len(train_dataset) < rows_per_update:
+        # GRPO's sampler drops an incomplete generation batch, so training would silently run zero steps.
+        raise ValueError(
+            f"`train_dataset` has {len(train_dataset)} rows but one PPO update takes {rows_per_update} "
+            f"(`per_device_train_batch_size` {args.per_device_train_batch_size} x `steps_per_generation` "
+            f"{args.steps_per_generation} x {max(args.world_size, 1)} processes). Use more episodes or lower "
+            "`per_device_train_batch_size` / `steps_per_generation`."
+        )
+
+
+def _gymnasium_factory(args) -> Callable[[], Any]:
+    """`gymnasium.make(args.env_id, **args.env_kwargs)` as a factory."""
+    if args.env_id is None:
+        raise ValueError(
+            "No environment: set `env_id` in the config (e.g. `env_id='sft_vs_rl/GeneralPoints-v0'`) or pass "
+            "`env_factory=` to the trainer."
+        )
+    import gymnasium
+
+    env_id, env_kwargs = args.env_id, dict(args.env_kwargs or {})
+    return lambda: gymnasium.make(env_id, **env_kwargs)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The trainer
 # ---------------------------------------------------------------------------------------------------------------------
@@ -559,32 +589,9 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         optimizers=(None, None),
         peft_config=None,
     ):
-        if not isinstance(args, MultiTurnVerifierPPOConfig):
-            raise TypeError(f"`args` must be a `MultiTurnVerifierPPOConfig`, got {type(args).__name__}.")
-        if train_dataset is None:
-            raise ValueError("`train_dataset` is required: its rows are the episodes (environment states) to play.")
-        rows_per_update = args.turns_per_update * max(args.world_size, 1)
-        if hasattr(train_dataset, "__len__") and len(train_dataset) < rows_per_update:
-            # GRPO's sampler drops an incomplete generation batch, so training would silently run zero steps.
-            raise ValueError(
-                f"`train_dataset` has {len(train_dataset)} rows but one PPO update takes {rows_per_update} "
-                f"(`per_device_train_batch_size` {args.per_device_train_batch_size} x `steps_per_generation` "
-                f"{args.steps_per_generation} x {max(args.world_size, 1)} processes). Use more episodes or lower "
-                "`per_device_train_batch_size` / `steps_per_generation`."
-            )
+        _check_trainer_inputs(args, train_dataset)
         if env_factory is None:
-            if args.env_id is None:
-                raise ValueError(
-                    "No environment: set `env_id` in the config (e.g. `env_id='sft_vs_rl/GeneralPoints-v0'`) or "
-                    "pass `env_factory=` to the trainer."
-                )
-            import gymnasium
-
-            env_id, env_kwargs = args.env_id, dict(args.env_kwargs or {})
-
-            def env_factory():
-                return gymnasium.make(env_id, **env_kwargs)
-
+            env_factory = _gymnasium_factory(args)
         super().__init__(
             model=model,
             reward_funcs=environment_reward,
