@@ -57,7 +57,8 @@ def greedy_id_success(checkpoint: str, spec, preset, rows, seed: int = 42) -> di
     from transformers import GenerationConfig
 
     from sft_vs_rl.evaluation import episode_success
-    from sft_vs_rl.evaluation.runner import evaluate, load_model
+    from sft_vs_rl.evaluation.runner import evaluate
+    from sft_vs_rl.models import load_model
     from sft_vs_rl.trainers.rollout import tokenizer_of
 
     model, processor = load_model(checkpoint)

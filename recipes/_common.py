@@ -1,9 +1,9 @@
-"""Shared plumbing of the recipes: argument fields, model loading, dataset shaping, Hub push, SFT and RL bodies.
+"""Shared plumbing of the recipes: argument fields, model arguments, dataset shaping, Hub push, SFT and RL bodies.
 
-Recipe glue only (parsing of the `tiny:` model spec, the pre-flight Hub check, column selection); the task logic lives
-in the library (`sft_vs_rl.models`, `sft_vs_rl.data`, `sft_vs_rl.trainers`, `sft_vs_rl.evaluation`, `sft_vs_rl.hub`).
-The recipes import it as `_common` (their own folder is first on `sys.path` under `python`, `accelerate launch` and
-`torchrun`).
+Recipe glue only (the pre-flight Hub check, column selection); models load with `sft_vs_rl.models.load_model` (tiny
+specs such as `tiny:llama` included) and the task logic lives in the library (`sft_vs_rl.models`, `sft_vs_rl.data`,
+`sft_vs_rl.trainers`, `sft_vs_rl.evaluation`, `sft_vs_rl.hub`). The recipes import it as `_common` (their own folder is
+first on `sys.path` under `python`, `accelerate launch` and `torchrun`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from trl import ScriptArguments
 
 from sft_vs_rl.tasks import task_of_config
 
-TINY_PREFIX = "tiny:"
+TINY_PREFIX = "tiny:"  # sft_vs_rl.models.loading.TINY_PREFIX; imported here it would load torch with the parser
 
 
 @dataclass
@@ -87,86 +87,10 @@ def task_of(dataset_config: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------------------
-def parse_tiny_spec(name: str) -> tuple[str, str]:
-    """`"tiny:<kind>[:<preset>]"` → `(kind, preset)`, e.g. `"tiny:mllama:nano"` → `("mllama", "nano")`.
-
-    >>> parse_tiny_spec("tiny:llama")
-    ('llama', 'tiny')
-    """
-    parts = name[len(TINY_PREFIX) :].split(":")
-    if len(parts) not in (1, 2) or not parts[0]:
-        raise ValueError(
-            f"`model_name_or_path` is {name!r}; a tiny model spec reads `tiny:<kind>` or `tiny:<kind>:<preset>`, "
-            "e.g. `tiny:llama` or `tiny:mllama:nano`."
-        )
-    return parts[0], parts[1] if len(parts) == 2 else "tiny"
-
-
-def load_model_and_processor(model_args, seed: int = 0):
-    """Load the model and its tokenizer / processor named by `model_args.model_name_or_path`.
-
-    `tiny:<kind>[:<preset>]` builds a tiny offline model (`sft_vs_rl.models.build_tiny_model`); anything else is a
-    local folder or a Hub id, loaded with `from_pretrained` (Mllama checkpoints as `MllamaForConditionalGeneration`
-    with their `AutoProcessor`, other models as causal LMs with their tokenizer).
-    """
-    name = model_args.model_name_or_path
-    if not name:
-        raise ValueError(
-            "`model_name_or_path` is not set; name a checkpoint folder, a Hub id, or a tiny offline model such as "
-            "`tiny:llama`."
-        )
-    if name.startswith(TINY_PREFIX):
-        from sft_vs_rl.models import build_tiny_model
-
-        kind, preset = parse_tiny_spec(name)
-        return build_tiny_model(kind, preset, seed=seed)
-
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
-
-    folder = Path(name)
-    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-        return _load_merged_adapter(folder, model_args, seed)
-    dtype = model_args.dtype
-    if dtype not in (None, "auto"):
-        dtype = getattr(torch, dtype)
-    kwargs = {"revision": model_args.model_revision, "dtype": dtype}
-    if model_args.attn_implementation is not None:
-        kwargs["attn_implementation"] = model_args.attn_implementation
-    config = AutoConfig.from_pretrained(name, revision=model_args.model_revision)
-    if config.model_type == "mllama":
-        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
-        processor = AutoProcessor.from_pretrained(name, revision=model_args.model_revision, padding_side="left")
-    else:
-        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
-        processor = AutoTokenizer.from_pretrained(name, revision=model_args.model_revision, padding_side="left")
-    tokenizer = getattr(processor, "tokenizer", processor)
-    if tokenizer.pad_token is None:
-        # Llama-3.2 checkpoints ship no pad token; the reserved fine-tune pad token is the usual choice.
-        tokenizer.pad_token = "<|finetune_right_pad_id|>"
-    return model, processor
-
-
-def _load_merged_adapter(folder: Path, model_args, seed: int):
-    """A LoRA output folder (e.g. a `*_lora.yaml` SFT run): its base model with the adapters merged in."""
-    import dataclasses
-
-    from peft import PeftConfig, PeftModel
-
-    base_name = PeftConfig.from_pretrained(str(folder)).base_model_name_or_path
-    if not base_name:
-        raise ValueError(
-            f"`model_name_or_path` is {str(folder)!r}, a PEFT adapter folder whose adapter_config.json names no "
-            "`base_model_name_or_path` (adapters trained on an in-memory `tiny:` model). Train without --use_peft, "
-            "or merge the adapters into a saved base model first."
-        )
-    from transformers import AutoProcessor, AutoTokenizer
-
-    base, _ = load_model_and_processor(dataclasses.replace(model_args, model_name_or_path=base_name), seed=seed)
-    model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
-    # The recipes save the processor (tokenizer and chat template as trained) beside the adapters.
-    loader = AutoProcessor if model.config.model_type == "mllama" else AutoTokenizer
-    return model, loader.from_pretrained(str(folder), padding_side="left")
+def model_kwargs(model_args) -> dict[str, Any]:
+    """Keyword arguments of `sft_vs_rl.models.load_model` from TRL's `ModelConfig` (the Trainer places the model)."""
+    return {"dtype": model_args.dtype, "revision": model_args.model_revision,
+            "attn_implementation": model_args.attn_implementation, "device": None}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -300,11 +224,12 @@ def run_sft(script_args, training_args, model_args) -> None:
     from trl import SFTTrainer, get_peft_config
 
     from sft_vs_rl.evaluation import SFTComputeCallback
+    from sft_vs_rl.models import load_model
 
     push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
 
     # Model
-    model, processor = load_model_and_processor(model_args, seed=training_args.seed)
+    model, processor = load_model(model_args.model_name_or_path, seed=training_args.seed, **model_kwargs(model_args))
 
     # Dataset
     train_dataset = sft_columns(load_task_dataset(script_args, script_args.dataset_train_split))
@@ -346,11 +271,12 @@ def run_rl(script_args, training_args, model_args, *, env_id: str) -> None:
     from trl import get_peft_config
 
     from sft_vs_rl import MultiTurnVerifierPPOTrainer
+    from sft_vs_rl.models import load_model
 
     push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
 
     # Model
-    model, processor = load_model_and_processor(model_args, seed=training_args.seed)
+    model, processor = load_model(model_args.model_name_or_path, seed=training_args.seed, **model_kwargs(model_args))
 
     # Dataset: the ID training episodes, replayed in the environment
     train_dataset = load_task_dataset(script_args, script_args.dataset_train_split)

@@ -21,10 +21,7 @@ Units: FLOPs (floating-point operations, not per second); [`to_gflops`] divides 
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,9 +31,7 @@ __all__ = [
     "PAPER_BUFFER_RATIO",
     "VISION_TOKENS_PER_IMAGE",
     "ComputeMeter",
-    "count_checkpoint_parameters",
     "count_parameters",
-    "read_checkpoint_compute",
     "inference_flops",
     "paper_rl_flops",
     "to_gflops",
@@ -119,56 +114,6 @@ def count_parameters(model: torch.nn.Module, *, include_embeddings: bool = True)
             if module is not None and getattr(module, "weight", None) is not None:
                 embeddings[id(module.weight)] = module.weight.numel()
         total -= sum(embeddings.values())
-    return total
-
-
-_MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024  # the safetensors format caps its JSON header at 100 MB
-
-
-_VALUE_HEAD_WEIGHTS = "value_head.safetensors"  # sft_vs_rl.models.value_head.VALUE_HEAD_WEIGHTS_NAME
-
-
-def count_checkpoint_parameters(checkpoint_dir: str | Path, *, include_value_head: bool = True) -> int:
-    """Count the parameters stored in a checkpoint's `*.safetensors` files without loading any weights.
-
-    Reads only each file's JSON header (tensor shapes). Tied weights are stored once by `save_pretrained`, so they
-    count once. A PEFT checkpoint holds only its adapter weights, so only those are counted.
-
-    Args:
-        checkpoint_dir (`str` or `Path`):
-            Folder holding the `*.safetensors` files.
-        include_value_head (`bool`, *optional*, defaults to `True`):
-            Count the PPO value head (`value_head.safetensors`) too.
-
-    Raises:
-        `FileNotFoundError`: the folder holds no `*.safetensors` file.
-        `ValueError`: a file is not a valid safetensors file.
-    """
-    files = sorted(Path(checkpoint_dir).glob("*.safetensors"))
-    if not include_value_head:
-        files = [f for f in files if f.name != _VALUE_HEAD_WEIGHTS]
-    if not files:
-        raise FileNotFoundError(
-            f"count_checkpoint_parameters: no *.safetensors file in {str(checkpoint_dir)!r}; save the model with "
-            "`save_pretrained(..., safe_serialization=True)`."
-        )
-    total = 0
-    for path in files:
-        with open(path, "rb") as handle:
-            raw = handle.read(8)
-            if len(raw) != 8:
-                raise ValueError(f"{path}: too short to be a safetensors file.")
-            (length,) = struct.unpack("<Q", raw)
-            if length > _MAX_SAFETENSORS_HEADER:
-                raise ValueError(f"{path}: safetensors header length {length} exceeds the format's 100 MB cap.")
-            header = json.loads(handle.read(length))
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            count = 1
-            for dim in entry["shape"]:
-                count *= int(dim)
-            total += count
     return total
 
 
@@ -257,17 +202,3 @@ class ComputeMeter:
     def from_state_dict(cls, state: dict[str, Any]) -> ComputeMeter:
         """Rebuild a meter from [`state_dict`]."""
         return cls(**state)
-
-
-def read_checkpoint_compute(checkpoint_dir: str | Path) -> tuple[int | None, float | None]:
-    """`(global_step, GFLOPs)` of a Trainer checkpoint, from its `trainer_state.json`.
-
-    The GFLOPs are the last `flops/total` in `log_history`, as logged by [`SFTComputeCallback`] or the PPO trainer.
-    Either value is `None` when the file or the entry is absent.
-    """
-    path = Path(checkpoint_dir) / "trainer_state.json"
-    if not path.is_file():
-        return None, None
-    state = json.loads(path.read_text(encoding="utf-8"))
-    flops = [entry["flops/total"] for entry in state.get("log_history", []) if "flops/total" in entry]
-    return state.get("global_step"), (to_gflops(flops[-1]) if flops else None)

@@ -18,8 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sft_vs_rl.compute import count_checkpoint_parameters, read_checkpoint_compute
 from sft_vs_rl.evaluation.results import METRIC_LABELS, ResultRecord, Results, load_results, save_results
+from sft_vs_rl.models.checkpoint import count_checkpoint_parameters, read_checkpoint_compute
 from sft_vs_rl.tasks import CITATION_BIBTEX, METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
 logger = logging.getLogger(__name__)
@@ -263,7 +263,8 @@ def prepare_model_upload(
     context = (
         card_context if isinstance(card_context, ModelCardContext) else ModelCardContext.from_mapping(card_context)
     )
-    step, gflops = read_checkpoint_compute(checkpoint_dir)
+    compute = read_checkpoint_compute(checkpoint_dir)
+    step, gflops = compute.step, compute.gflops
     if context.step is None:
         context.step = step
     if context.gflops is None:

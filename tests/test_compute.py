@@ -2,7 +2,6 @@
 
 import doctest
 import json
-import struct
 
 import pytest
 import torch
@@ -10,7 +9,6 @@ import torch
 from sft_vs_rl import compute
 from sft_vs_rl.compute import (
     ComputeMeter,
-    count_checkpoint_parameters,
     count_parameters,
     inference_flops,
     paper_rl_flops,
@@ -65,23 +63,6 @@ def test_count_parameters_counts_tied_weights_once():
     model = _TinyLM()
     assert count_parameters(model) == 40 + 16 + 4
     assert count_parameters(model, include_embeddings=False) == 20  # the tied matrix is removed once
-
-
-def _write_safetensors(path, shapes):
-    header = {name: {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]} for name, shape in shapes.items()}
-    header["__metadata__"] = {"format": "pt"}
-    raw = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
-
-
-def test_count_checkpoint_parameters_reads_headers_only(tmp_path):
-    _write_safetensors(tmp_path / "model-00001-of-00002.safetensors", {"a": [3, 4], "b": [5]})
-    _write_safetensors(tmp_path / "model-00002-of-00002.safetensors", {"c": [2, 2, 2]})
-    _write_safetensors(tmp_path / "value_head.safetensors", {"v": [4, 1]})
-    assert count_checkpoint_parameters(tmp_path) == 12 + 5 + 8 + 4
-    assert count_checkpoint_parameters(tmp_path, include_value_head=False) == 25
-    with pytest.raises(FileNotFoundError, match="safetensors"):
-        count_checkpoint_parameters(tmp_path / "missing")
 
 
 def test_compute_meter_accumulates_and_round_trips():

@@ -1,7 +1,8 @@
 """Evaluation of checkpoints as in the paper: metrics, compute accounting, the results file and the figures.
 
 `metrics`, `compute`, `results` and `plots` import without torch or transformers (plots import matplotlib only when
-drawing); `SFTComputeCallback` needs transformers and is imported on first use.
+drawing); `SFTComputeCallback` needs transformers and is imported on first use. Reading a checkpoint's step and
+compute is `sft_vs_rl.models.read_checkpoint_compute`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from sft_vs_rl.compute import (
     ComputeMeter,
-    count_checkpoint_parameters,
     count_parameters,
     inference_flops,
     paper_rl_flops,
-    read_checkpoint_compute,
     to_gflops,
     training_flops,
 )
@@ -55,7 +54,6 @@ __all__ = [
     "SFTComputeCallback",
     "binomial_stderr",
     "compute_metrics",
-    "count_checkpoint_parameters",
     "count_parameters",
     "episode_success",
     "headline_metric",
@@ -64,7 +62,6 @@ __all__ = [
     "mean_return",
     "paper_rl_flops",
     "plot_all",
-    "read_checkpoint_compute",
     "recognition_accuracy",
     "results_table_markdown",
     "save_results",

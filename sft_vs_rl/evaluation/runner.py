@@ -1,8 +1,11 @@
 """Evaluate a checkpoint on a task split with the paper's protocol, and record it in a results file.
 
-The episodes are played by the library's batched multi-turn rollout (`sft_vs_rl.trainers.rollout`, the same code the
-PPO trainer collects with): `batch_size` environments step together, one batched `generate` call per turn, finished
-episodes replaced at once. The protocol follows the original evaluator (reference `sftvsrl_spec.md` §1.8, §2.7):
+The episodes are played by the library's batched multi-turn rollout (`sft_vs_rl.trainers.rollout.run_episodes`, on
+the same `MultiTurnRollout` the PPO trainer collects with): `batch_size` environments step together, one batched
+`generate` call per turn, finished episodes replaced at once. Checkpoint folders load with
+`sft_vs_rl.models.load_model` and their step and compute come from `sft_vs_rl.models.read_checkpoint_compute`; task
+facts (splits, dataset, environment id) come from `sft_vs_rl.tasks`. The protocol follows the original evaluator
+(reference `sftvsrl_spec.md` §1.8, §2.7):
 
 | task | episodes (test split) | graded tries | metrics |
 |---|---|---|---|
@@ -27,16 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sft_vs_rl.compute import read_checkpoint_compute
 from sft_vs_rl.evaluation.metrics import EpisodeRecord, compute_metrics
-from sft_vs_rl.evaluation.results import METHODS, SPLITS, TASKS, ResultRecord, Results, load_results, save_results
+from sft_vs_rl.evaluation.results import ResultRecord, Results, load_results, save_results
+from sft_vs_rl.tasks import METHODS, get_task, task_of_config
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Evaluation", "evaluate", "evaluate_checkpoint", "load_model", "task_splits"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Evaluation", "evaluate", "evaluate_checkpoint"]
 
 DEFAULT_MAX_NEW_TOKENS = 256  # the original evaluator's generation_config (spec §1.8)
-_DATASETS = {"gp": "sft_vs_rl/generalpoints", "virl": "sft_vs_rl/virl"}
 
 
 @dataclass
@@ -47,50 +49,10 @@ class Evaluation:
     episodes: list[EpisodeRecord]
 
 
-def task_splits(task: str) -> list[str]:
-    """Splits a task has: text tasks have no visual OOD.
-
-    >>> task_splits("gp-l"), task_splits("virl-vl")
-    (['id', 'ood-rule'], ['id', 'ood-rule', 'ood-visual'])
-    """
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is not valid; choose one of {', '.join(TASKS)}.")
-    return [s for s in SPLITS if s != "ood-visual" or task.endswith("-vl")]
-
-
-def _family(task: str) -> str:
-    return "virl" if task.startswith("virl") else "gp"
-
-
-def load_model(path: str | Path):
-    """Load a checkpoint for generation: `(model, processor)` with left padding, on accelerate's device.
-
-    Mllama checkpoints load as `AutoModelForImageTextToText` with `AutoProcessor`; others as `AutoModelForCausalLM`
-    with `AutoTokenizer`. Weights keep their saved dtype.
-    """
-    from accelerate import PartialState
-    from transformers import (
-        AutoConfig,
-        AutoModelForCausalLM,
-        AutoModelForImageTextToText,
-        AutoProcessor,
-        AutoTokenizer,
-    )
-
-    config = AutoConfig.from_pretrained(path)
-    if config.model_type == "mllama":
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype="auto")
-        processor = AutoProcessor.from_pretrained(path)
-        processor.tokenizer.padding_side = "left"
-    else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype="auto")
-        processor = AutoTokenizer.from_pretrained(path)
-        processor.padding_side = "left"
-    model.to(PartialState().device).eval()
-    return model, processor
-
-
-def _rows(episodes: Any) -> list[Mapping[str, Any]]:
+# ---------------------------------------------------------------------------------------------------------------------
+# Inputs: rows, task and split, checkpoint, environments, generation settings
+# ---------------------------------------------------------------------------------------------------------------------
+def _rows(episodes: Any, num_episodes: int | None) -> list[Mapping[str, Any]]:
     rows = list(episodes)
     if not rows:
         raise ValueError("evaluate: `episodes` is empty; pass a test split with at least one row.")
@@ -101,32 +63,66 @@ def _rows(episodes: Any) -> list[Mapping[str, Any]]:
             "sft_vs_rl.load_dataset('sft_vs_rl/generalpoints', 'gp-l-ood-rule', split='test')), which carry "
             "env_kwargs, seed and options."
         )
-    return rows
+    return rows if num_episodes is None else rows[:num_episodes]
 
 
 def _task_split_of(rows: Sequence[Mapping[str, Any]], task: str | None, split: str | None) -> tuple[str, str]:
-    """Task and split from the rows' `config_name` (`"<task>-<split>"`) unless given."""
-    name = rows[0].get("config_name")
-    if (task is None or split is None) and isinstance(name, str):
-        for candidate in TASKS:
-            if name.startswith(candidate + "-") and name[len(candidate) + 1 :] in SPLITS:
-                task = task or candidate
-                split = split or name[len(candidate) + 1 :]
+    """Task and split from the rows' `config_name` (`"<task>-<split>"`) unless given, checked against the task table."""
     if task is None or split is None:
-        raise ValueError(
-            f"evaluate: cannot tell the task and split of the episodes (config_name={name!r}); pass task= and split=."
-        )
-    if task not in TASKS or split not in SPLITS:
-        raise ValueError(f"evaluate: task={task!r}, split={split!r}; choose a task in {TASKS} and a split in {SPLITS}.")
+        name = rows[0].get("config_name")
+        unknown = (f"evaluate: cannot tell the task and split of the episodes (config_name={name!r}); pass task= and "
+                   "split=.")
+        if not isinstance(name, str):
+            raise ValueError(unknown)
+        try:
+            row_task, row_split = task_of_config(name)
+        except ValueError as err:
+            raise ValueError(unknown) from err
+        task, split = task or row_task, split or row_split
+    get_task(task).check_split(split)
     return task, split
 
 
+def _checkpoint_compute(
+    path: Path, step: int | None, gflops: float | None, initial_gflops: float
+) -> tuple[int | None, float | None]:
+    """`step` and `gflops` as given, else read from the checkpoint's `trainer_state.json` (compute plus
+    `initial_gflops`)."""
+    from sft_vs_rl.models import read_checkpoint_compute
+
+    compute = read_checkpoint_compute(path)
+    if step is None:
+        step = compute.step
+    if gflops is None and compute.gflops is not None:
+        gflops = initial_gflops + compute.gflops
+    return step, gflops
+
+
+def _record_gflops(gflops: float | None, method: str) -> float:
+    if gflops is not None:
+        return float(gflops)
+    if method != "base":
+        raise ValueError(
+            f"evaluate: the compute of this {method} checkpoint is unknown (no trainer_state.json with "
+            "flops/total); pass gflops=… so that the record can be placed on the compute axis."
+        )
+    return 0.0
+
+
+def _env_kwargs(rows: Sequence[Mapping[str, Any]], verify_iterations: int | None) -> dict[str, Any]:
+    env_kwargs = dict(rows[0]["env_kwargs"])
+    if any(dict(row["env_kwargs"]) != env_kwargs for row in rows):
+        raise ValueError("evaluate: the rows mix environment settings (env_kwargs); evaluate one config at a time.")
+    if verify_iterations is not None:
+        env_kwargs["verify_iterations"] = verify_iterations
+    return env_kwargs
+
+
 def _make_envs(task: str, env_kwargs: Mapping[str, Any], count: int) -> list[Any]:
-    if _family(task) == "gp":
-        from sft_vs_rl.envs.generalpoints import GeneralPointsEnv as env_class
-    else:
-        from sft_vs_rl.envs.virl import VIRLEnv as env_class
-    return [env_class(**env_kwargs) for _ in range(count)]
+    """`count` environments of the task, made from its gymnasium id as the PPO trainer makes them."""
+    import gymnasium
+
+    return [gymnasium.make(get_task(task).env_id, **env_kwargs) for _ in range(count)]
 
 
 def _generation_config(model, processor, max_new_tokens: int):
@@ -140,6 +136,25 @@ def _generation_config(model, processor, max_new_tokens: int):
     if config.eos_token_id is None:
         config.eos_token_id = tokenizer.eos_token_id
     return config
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Playing
+# ---------------------------------------------------------------------------------------------------------------------
+def _play(model, processor, envs: Sequence[Any], rows: Sequence[Mapping[str, Any]], generation_config, *, seed: int,
+          progress: bool, desc: str) -> list[EpisodeRecord]:
+    """Play every row's episode with [`run_episodes`], sampling seeded without touching the caller's torch RNG."""
+    import torch
+
+    from sft_vs_rl.trainers.rollout import run_episodes
+
+    specs = [{"seed": int(row["seed"]), "options": row.get("options")} for row in rows]
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        played = run_episodes(model, processor, envs, specs, generation_config, seed=seed, progress=progress,
+                              desc=desc)
+    return [EpisodeRecord.from_steps(episode.rewards, episode.infos) for episode in played]
 
 
 def evaluate(
@@ -167,7 +182,7 @@ def evaluate(
 
     Args:
         model_or_path (`PreTrainedModel` or `str`):
-            A model (then pass `processor`) or a checkpoint folder (loaded with [`load_model`]).
+            A model (then pass `processor`) or a checkpoint folder (loaded with `sft_vs_rl.models.load_model`).
         episodes (`Iterable[Mapping]`):
             Rows of a library test split (`datasets.Dataset` or dicts) with `env_kwargs`, `seed`, `options`.
         processor (*optional*):
@@ -216,75 +231,37 @@ def evaluate(
     MetricValue(value=..., stderr=..., n=234)
     ```
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from sft_vs_rl.trainers.rollout import MultiTurnRollout
-
     if method not in METHODS:
         raise ValueError(f"evaluate: method={method!r} is not valid; choose one of {', '.join(METHODS)}.")
     if batch_size < 1:
         raise ValueError(f"evaluate: batch_size={batch_size!r} must be ≥ 1.")
-    rows = _rows(episodes)
-    if num_episodes is not None:
-        rows = rows[:num_episodes]
+    rows = _rows(episodes, num_episodes)
     task, split = _task_split_of(rows, task, split)
-
     if isinstance(model_or_path, (str, Path)):
+        from sft_vs_rl.models import load_model
+
         path = Path(model_or_path)
-        read_step, read_gflops = read_checkpoint_compute(path)
-        step = step if step is not None else read_step
-        if gflops is None and read_gflops is not None:
-            gflops = initial_gflops + read_gflops
+        step, gflops = _checkpoint_compute(path, step, gflops, initial_gflops)
         checkpoint = checkpoint or str(path)
-        if processor is None:
-            model, processor = load_model(path)
-        else:
-            model, _ = load_model(path)
+        model, loaded_processor = load_model(path)
+        processor = processor if processor is not None else loaded_processor
+    elif processor is None:
+        raise ValueError("evaluate: pass processor= (the model's tokenizer or processor) with a model object.")
     else:
         model = model_or_path
-        if processor is None:
-            raise ValueError("evaluate: pass processor= (the model's tokenizer or processor) with a model object.")
-    if gflops is None:
-        if method != "base":
-            raise ValueError(
-                f"evaluate: the compute of this {method} checkpoint is unknown (no trainer_state.json with "
-                "flops/total); pass gflops=… so that the record can be placed on the compute axis."
-            )
-        gflops = 0.0
+    gflops = _record_gflops(gflops, method)
+    env_kwargs = _env_kwargs(rows, verify_iterations)
 
-    env_kwargs = dict(rows[0]["env_kwargs"])
-    if any(dict(row["env_kwargs"]) != env_kwargs for row in rows):
-        raise ValueError("evaluate: the rows mix environment settings (env_kwargs); evaluate one config at a time.")
-    if verify_iterations is not None:
-        env_kwargs["verify_iterations"] = verify_iterations
     envs = _make_envs(task, env_kwargs, min(batch_size, len(rows)))
     config = generation_config or _generation_config(model, processor, max_new_tokens)
-    specs = [{"seed": int(row["seed"]), "options": row.get("options")} for row in rows]
+    records = _play(model, processor, envs, rows, config, seed=seed, progress=progress, desc=f"eval {task} {split}")
 
-    rollout = MultiTurnRollout(envs, processor, config, seed=seed)
-    rollout.add_episodes(specs)
-    finished = []
-    device = getattr(model, "device", torch.device("cpu"))
-    devices = [device] if device.type == "cuda" else []
-    with (
-        torch.random.fork_rng(devices=devices),
-        tqdm(total=len(specs), desc=f"eval {task} {split}", unit="episode", disable=not progress) as bar,
-    ):
-        torch.manual_seed(seed)
-        while live := len(rollout.pending_states()):
-            # One batched generate call for every live episode; finished ones are refilled from the queue.
-            result = rollout.collect(model, num_turns=live)
-            finished.extend(result.episodes)
-            bar.update(len(result.episodes))
-    finished.sort(key=lambda e: e.index)
-    records = [EpisodeRecord.from_steps(e.rewards, e.infos) for e in finished]
     budget = env_kwargs.get("verify_iterations")
     metrics = compute_metrics(records, task, train_multisets=train_multisets)
     record = ResultRecord(
         method=method,
         step=int(step or 0),
-        gflops=float(gflops),
+        gflops=gflops,
         task=task,
         split=split,
         metrics=metrics,
@@ -312,35 +289,33 @@ def evaluate_checkpoint(
         task (`str`):
             `"gp-l"`, `"gp-vl"`, `"virl-l"` or `"virl-vl"`.
         splits (`Sequence[str]`, *optional*):
-            Defaults to every split of the task ([`task_splits`]).
+            Defaults to every split of the task (`sft_vs_rl.tasks.get_task(task).splits`).
         output (`str` or `Path`, *optional*):
             Results file to create or extend (existing records are kept; the file is validated first).
         dataset_kwargs (`Mapping`, *optional*):
             Config overrides for `sft_vs_rl.load_dataset` (e.g. `{"test_size": 300}`).
         **evaluate_kwargs:
-            Passed to [`evaluate`] (`method`, `step`, `gflops`, `batch_size`, `num_episodes`, …).
+            Passed to [`evaluate`] (`method`, `step`, `gflops`, `initial_gflops`, `batch_size`, `num_episodes`, …).
 
     Returns:
         `list[ResultRecord]`: one per split.
     """
     from sft_vs_rl.data import load_dataset
+    from sft_vs_rl.models import load_model
 
-    splits = list(splits) if splits else task_splits(task)
-    for split in splits:
-        if split not in task_splits(task):
-            raise ValueError(f"split={split!r} is not a split of {task!r}; choose from {task_splits(task)}.")
+    info = get_task(task)
+    splits = [info.check_split(split) for split in splits] if splits else list(info.splits)
     results = load_results(output) if output is not None and Path(output).is_file() else Results()
     path = Path(checkpoint)
     model, processor = load_model(path)
-    step, gflops = read_checkpoint_compute(path)
-    initial = float(evaluate_kwargs.pop("initial_gflops", 0.0))
-    evaluate_kwargs.setdefault("step", step)
-    if gflops is not None:
-        evaluate_kwargs.setdefault("gflops", initial + gflops)
+    evaluate_kwargs["step"], evaluate_kwargs["gflops"] = _checkpoint_compute(
+        path, evaluate_kwargs.get("step"), evaluate_kwargs.get("gflops"),
+        float(evaluate_kwargs.pop("initial_gflops", 0.0)),
+    )
     evaluate_kwargs.setdefault("checkpoint", str(path))
     records = []
     for split in splits:
-        data = load_dataset(_DATASETS[_family(task)], f"{task}-{split}", split="test", **dict(dataset_kwargs or {}))
+        data = load_dataset(info.dataset, info.dataset_config(split), split="test", **dict(dataset_kwargs or {}))
         evaluation = evaluate(model, data, processor=processor, task=task, split=split, **evaluate_kwargs)
         records.append(evaluation.record)
         if output is not None:  # saved after every split, so an interrupted run keeps what it measured

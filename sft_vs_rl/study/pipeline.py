@@ -149,22 +149,15 @@ def _last_loss(trainer) -> float | None:
     return losses[-1] if losses else None
 
 
-def _load(path: str):
-    """`(model, processor)` of a checkpoint: Mllama with its processor, other models with their tokenizer (the
-    evaluation runner's loader, so that training and evaluation read checkpoints the same way)."""
-    from sft_vs_rl.evaluation.runner import load_model
-
-    return load_model(path)
-
-
 def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: float, seed: int,
          preset: StudyPreset, initial_flops: float = 0.0, thresholds: Sequence[float] | None = None):
     """One `trl.SFTTrainer` run on prompt-completion pairs (loss on the completion only), logging `flops/total`."""
     from trl import SFTConfig, SFTTrainer
 
     from sft_vs_rl.evaluation import SFTComputeCallback
+    from sft_vs_rl.models import load_model
 
-    model, tokenizer = _load(model_path)
+    model, tokenizer = load_model(model_path)
     args = SFTConfig(
         **_common_args(out, seed), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
         warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
@@ -200,6 +193,7 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
               verify_iterations: int, log_gradient_norms: bool = False) -> dict[str, Any]:
     """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints. The
     per-update diagnostics (`sft_vs_rl.trainers.diagnostics`) go into `stage.json`."""
+    from sft_vs_rl.models import load_model, read_checkpoint_compute
     from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
     from sft_vs_rl.trainers.diagnostics import per_update_diagnostics
 
@@ -223,17 +217,16 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
         warmup_steps=preset.rl_warmup_updates * steps_per_update, log_gradient_norms=log_gradient_norms,
         **preset.rl_extra_config,
     )
-    model, tokenizer = _load(init_path)
+    model, tokenizer = load_model(init_path)
     # The environment's own `action_key` splits thought / action; the rows' `options` column names the episodes.
     trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset)
     resume = bool(_checkpoints(out))
     trainer.train(resume_from_checkpoint=True if resume else None)
     checkpoints = {}
     for ckpt in _checkpoints(out):
-        state = json.loads((ckpt / "rollout_state_0.json").read_text())["counters"]
-        checkpoints[ckpt.name] = {"step": int(ckpt.name.split("-")[1]),
-                                  "flops": init_flops + state["flops/rollout"] + state["flops/train"],
-                                  "episodes": state["env/episodes_total"]}
+        compute = read_checkpoint_compute(ckpt)  # the trainer's own flops/total: the Init's compute is added here
+        checkpoints[ckpt.name] = {"step": compute.step, "flops": init_flops + compute.flops,
+                                  "episodes": compute.episodes}
     updates = per_update_diagnostics(trainer.state.log_history, args.optimizer_steps_per_update)
     return _finish(out, {"stage": "rl", "wall_s": time.time() - start, "data_s": data_s, "resumed": resume,
                          "steps": trainer.state.global_step, "checkpoints": checkpoints,
@@ -280,7 +273,8 @@ class _Evaluator:
         from transformers import GenerationConfig
 
         from sft_vs_rl.evaluation import episode_success
-        from sft_vs_rl.evaluation.runner import evaluate, load_model
+        from sft_vs_rl.evaluation.runner import evaluate
+        from sft_vs_rl.models import load_model
         from sft_vs_rl.study.corpus import seen_multisets
         from sft_vs_rl.trainers.rollout import tokenizer_of
 

@@ -348,8 +348,12 @@ class MultiTurnRollout:
 
 
 def run_episodes(model, processor, envs: Sequence[Any], episodes: Iterable[dict[str, Any]], generation_config,
-                 seed: int = 0) -> list[Episode]:
+                 seed: int = 0, *, progress: bool = False, desc: str | None = None) -> list[Episode]:
     """Play every episode to the end with `len(envs)` environments stepping together.
+
+    Every turn is one batched `generate` call over all live episodes; a finished episode's slot takes the next spec
+    at once. Sampling draws from the global torch RNG: seed it (under `torch.random.fork_rng`) for reproducible runs,
+    as `sft_vs_rl.evaluation.evaluate` does.
 
     Args:
         model (`PreTrainedModel`): the policy (text or Mllama).
@@ -358,6 +362,8 @@ def run_episodes(model, processor, envs: Sequence[Any], episodes: Iterable[dict[
         episodes (`Iterable[dict]`): episode specs `{"seed": int | None, "options": dict | None}`.
         generation_config (`transformers.GenerationConfig`): sampling settings.
         seed (`int`, *optional*, defaults to `0`): seed for specs without one.
+        progress (`bool`, *optional*, defaults to `False`): show a tqdm bar over finished episodes.
+        desc (`str`, *optional*): label of the bar.
 
     Returns:
         `list[Episode]`, in the order of `episodes`.
@@ -371,7 +377,16 @@ def run_episodes(model, processor, envs: Sequence[Any], episodes: Iterable[dict[
     >>> sum(r.success for r in records) / len(records)
     ```
     """
+    from tqdm.auto import tqdm
+
+    specs = list(episodes)
     rollout = MultiTurnRollout(envs, processor, generation_config, seed=seed)
-    rollout.add_episodes(episodes)
-    result = rollout.collect(model)
-    return sorted(result.episodes, key=lambda e: e.index)
+    rollout.add_episodes(specs)
+    finished: list[Episode] = []
+    with tqdm(total=len(specs), desc=desc, unit="episode", disable=not progress) as bar:
+        while live := len(rollout.pending_states()):
+            # One model turn of every live episode (one `generate` call), so the bar moves as episodes end.
+            result = rollout.collect(model, num_turns=live)
+            finished.extend(result.episodes)
+            bar.update(len(result.episodes))
+    return sorted(finished, key=lambda e: e.index)

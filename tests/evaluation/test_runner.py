@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from sft_vs_rl.evaluation.runner import evaluate, task_splits
+from sft_vs_rl.evaluation.runner import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +110,13 @@ def test_evaluate_rejects_foreign_rows(nano):
         evaluate(model, mixed, processor=tok, method="base")
 
 
-def test_task_splits():
-    assert task_splits("gp-vl") == ["id", "ood-rule", "ood-visual"]
-    with pytest.raises(ValueError, match="task='gp'"):
-        task_splits("gp")
+def test_evaluate_checkpoint_checks_task_and_splits(tmp_path):
+    from sft_vs_rl.evaluation.runner import evaluate_checkpoint
+
+    with pytest.raises(ValueError, match="Unknown task 'gp'"):
+        evaluate_checkpoint(tmp_path, "gp")
+    with pytest.raises(ValueError, match="split='ood-visual' is not a split of gp-l"):  # text tasks have no visual OOD
+        evaluate_checkpoint(tmp_path, "gp-l", splits=["ood-visual"])
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The recipes' shared glue (`recipes/_common.py`): model spec, task names, pre-flight push checks, episode counts."""
+"""The recipes' shared glue (`recipes/_common.py`): task names, pre-flight push checks, episode counts."""
 
 import sys
 from pathlib import Path
@@ -10,23 +10,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "recipes"))
 import _common  # noqa: E402
 
 sys.path.pop(0)
-
-
-@pytest.mark.parametrize(
-    "spec, expected",
-    [
-        ("tiny:llama", ("llama", "tiny")),  # preset defaults to the CPU study size
-        ("tiny:mllama:nano", ("mllama", "nano")),  # explicit preset
-    ],
-)
-def test_parse_tiny_spec(spec, expected):
-    assert _common.parse_tiny_spec(spec) == expected
-
-
-@pytest.mark.parametrize("spec", ["tiny:", "tiny:llama:nano:extra"])
-def test_bad_tiny_spec_shows_the_form(spec):
-    with pytest.raises(ValueError, match="tiny:<kind>"):
-        _common.parse_tiny_spec(spec)
 
 
 @pytest.mark.parametrize(
