@@ -40,10 +40,7 @@ from sft_vs_rl.evaluation.metrics import MetricValue
 from sft_vs_rl.tasks import METHOD_LABELS, METHODS, SPLIT_LABELS, SPLITS, TASK_NAMES, get_task, headline_metric
 
 __all__ = [
-    "METHODS",
     "SCHEMA_VERSION",
-    "SPLITS",
-    "TASKS",
     "ResultRecord",
     "Results",
     "ResultsFormatError",
@@ -54,7 +51,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-TASKS = TASK_NAMES  # kept for `evaluation.runner` until it reads `sft_vs_rl.tasks`
 
 _REQUIRED = ("method", "step", "gflops", "task", "split", "metrics")
 _OPTIONAL = ("checkpoint", "verify_iterations", "train_verify_iterations")
