@@ -34,22 +34,21 @@ from dataclasses import dataclass, field
 
 from _common import RecipeScriptArguments
 
+from sft_vs_rl.tasks import GP_DATASET, GP_ENV_ID
+
 
 @dataclass
 class GeneralPointsRLScriptArguments(RecipeScriptArguments):
     """Script arguments of the GeneralPoints RL recipe (see `RecipeScriptArguments` for the shared ones)."""
 
-    dataset_name: str = field(default="sft_vs_rl/generalpoints", metadata={"help": "Dataset of the library."})
+    dataset_name: str = field(default=GP_DATASET, metadata={"help": "Dataset of the library."})
     dataset_config: str = field(default="gp-l-id", metadata={"help": "ID config: gp-l-id or gp-vl-id."})
-
-
-ENV_ID = "sft_vs_rl/GeneralPoints-v0"  # its `action_key` ("formula") splits the paper's "thought" tokens from the answer
 
 
 def main(script_args, training_args, model_args):
     from _common import run_rl
 
-    run_rl(script_args, training_args, model_args, env_id=ENV_ID)  # see `_common.run_rl`
+    run_rl(script_args, training_args, model_args, env_id=GP_ENV_ID)  # see `_common.run_rl`
 
 
 def make_parser():

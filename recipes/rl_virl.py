@@ -35,22 +35,21 @@ from dataclasses import dataclass, field
 
 from _common import RecipeScriptArguments
 
+from sft_vs_rl.tasks import VIRL_DATASET, VIRL_ENV_ID
+
 
 @dataclass
 class VIRLRLScriptArguments(RecipeScriptArguments):
     """Script arguments of the V-IRL RL recipe (see `RecipeScriptArguments` for the shared ones)."""
 
-    dataset_name: str = field(default="sft_vs_rl/virl", metadata={"help": "Dataset of the library."})
+    dataset_name: str = field(default=VIRL_DATASET, metadata={"help": "Dataset of the library."})
     dataset_config: str = field(default="virl-l-id", metadata={"help": "ID config: virl-l-id or virl-vl-id."})
-
-
-ENV_ID = "sft_vs_rl/VIRL-v0"  # its `action_key` ("action") splits the paper's "thought" tokens from the answer
 
 
 def main(script_args, training_args, model_args):
     from _common import run_rl
 
-    run_rl(script_args, training_args, model_args, env_id=ENV_ID)  # see `_common.run_rl`
+    run_rl(script_args, training_args, model_args, env_id=VIRL_ENV_ID)  # see `_common.run_rl`
 
 
 def make_parser():

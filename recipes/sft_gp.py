@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from _common import RecipeScriptArguments
 
+from sft_vs_rl.tasks import GP_DATASET
+
 
 @dataclass
 class GeneralPointsSFTScriptArguments(RecipeScriptArguments):
@@ -38,7 +40,7 @@ class GeneralPointsSFTScriptArguments(RecipeScriptArguments):
             logged `flops/total` starts from it.
     """
 
-    dataset_name: str = field(default="sft_vs_rl/generalpoints", metadata={"help": "Dataset of the library."})
+    dataset_name: str = field(default=GP_DATASET, metadata={"help": "Dataset of the library."})
     dataset_config: str = field(default="gp-l-id", metadata={"help": "ID config: gp-l-id or gp-vl-id."})
     initial_flops: float = field(default=0.0, metadata={"help": "FLOPs spent before this run (counted on)."})
 

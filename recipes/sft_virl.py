@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from _common import RecipeScriptArguments
 
+from sft_vs_rl.tasks import VIRL_DATASET
+
 
 @dataclass
 class VIRLSFTScriptArguments(RecipeScriptArguments):
@@ -38,7 +40,7 @@ class VIRLSFTScriptArguments(RecipeScriptArguments):
             logged `flops/total` starts from it.
     """
 
-    dataset_name: str = field(default="sft_vs_rl/virl", metadata={"help": "Dataset of the library."})
+    dataset_name: str = field(default=VIRL_DATASET, metadata={"help": "Dataset of the library."})
     dataset_config: str = field(default="virl-l-id", metadata={"help": "ID config: virl-l-id or virl-vl-id."})
     initial_flops: float = field(default=0.0, metadata={"help": "FLOPs spent before this run (counted on)."})
 

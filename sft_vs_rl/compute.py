@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from sft_vs_rl.tasks import get_task
+
 __all__ = [
     "PAPER_BUFFER_RATIO",
     "VISION_TOKENS_PER_IMAGE",
@@ -79,15 +81,12 @@ def paper_rl_flops(n_params: int, init_tokens: int, rl_tokens: int, task: str) -
         n_params (`int`): Parameter count `N`.
         init_tokens (`int`): Tokens of the SFT that produced the Init checkpoint (`D_init`).
         rl_tokens (`int`): Tokens trained on during RL (`D_RL`).
-        task (`str`): `"gp…"` or `"virl…"`, selecting λ = 6 or 5.1.
+        task (`str`): a task of `sft_vs_rl.tasks` (its family selects λ: 6 for GeneralPoints, 5.1 for V-IRL).
 
     >>> paper_rl_flops(1, 0, 10, "gp-l")
     180.0
     """
-    family = "virl" if task.startswith("virl") else "gp" if task.startswith("gp") else None
-    if family is None:
-        raise ValueError(f"paper_rl_flops: task={task!r} is not a GeneralPoints (gp-…) or V-IRL (virl-…) task.")
-    lam = PAPER_BUFFER_RATIO[family]
+    lam = PAPER_BUFFER_RATIO[get_task(task).family]
     return training_flops(n_params, init_tokens + rl_tokens) + inference_flops(n_params, lam * rl_tokens)
 
 

@@ -36,10 +36,12 @@ __all__ = [
     "push_dataset",
 ]
 
+from sft_vs_rl.tasks import GP_DATASET, VIRL_DATASET
+
 logger = logging.getLogger(__name__)
 
 DATASETS: dict[str, dict[str, Any]] = {
-    "sft_vs_rl/generalpoints": {
+    GP_DATASET: {
         "builder": "datasets_builders.generalpoints.builder:GeneralPoints",
         "sources": (
             "datasets_builders.generalpoints",
@@ -49,7 +51,7 @@ DATASETS: dict[str, dict[str, Any]] = {
             "sft_vs_rl.envs.heldout",
         ),
     },
-    "sft_vs_rl/virl": {
+    VIRL_DATASET: {
         "builder": "datasets_builders.virl.builder:VIRL",
         "sources": (
             "datasets_builders.virl",

@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "CITATION_BIBTEX",
+    "GP_DATASET",
     "GP_ENV_ID",
     "METHODS",
     "METHOD_LABELS",
@@ -38,6 +39,7 @@ __all__ = [
     "TASKS",
     "TASK_NAMES",
     "TaskInfo",
+    "VIRL_DATASET",
     "VIRL_ENV_ID",
     "get_task",
     "headline_metric",
@@ -52,6 +54,10 @@ METHODS = ("base", "init", "sft", "rl")
 
 SPLIT_LABELS = {"id": "in-distribution", "ood-rule": "OOD (rule)", "ood-visual": "OOD (visual)"}
 METHOD_LABELS = {"base": "Base", "init": "Init", "sft": "SFT", "rl": "RL"}
+
+GP_DATASET = "sft_vs_rl/generalpoints"
+VIRL_DATASET = "sft_vs_rl/virl"
+"""The library's datasets (`sft_vs_rl.load_dataset` repo ids; packaged builders in `datasets_builders/`)."""
 
 GP_ENV_ID = "sft_vs_rl/GeneralPoints-v0"
 VIRL_ENV_ID = "sft_vs_rl/VIRL-v0"
@@ -132,13 +138,13 @@ class TaskInfo:
 TASKS: dict[str, TaskInfo] = {
     task.name: task
     for task in (
-        TaskInfo("gp-l", "GP-L", "gp", False, "sft_vs_rl/generalpoints", GP_ENV_ID, 5, "llama",
+        TaskInfo("gp-l", "GP-L", "gp", False, GP_DATASET, GP_ENV_ID, 5, "llama",
                  {"init": 11.5, "rl": 15.0, "sft": 3.4}),
-        TaskInfo("gp-vl", "GP-VL", "gp", True, "sft_vs_rl/generalpoints", GP_ENV_ID, 5, "mllama",
+        TaskInfo("gp-vl", "GP-VL", "gp", True, GP_DATASET, GP_ENV_ID, 5, "mllama",
                  {"init": 11.2, "rl": 14.2, "sft": 5.6}),
-        TaskInfo("virl-l", "V-IRL-L", "virl", False, "sft_vs_rl/virl", VIRL_ENV_ID, 2, "llama",
+        TaskInfo("virl-l", "V-IRL-L", "virl", False, VIRL_DATASET, VIRL_ENV_ID, 2, "llama",
                  {"init": 80.8, "rl": 91.8, "sft": 1.3}),
-        TaskInfo("virl-vl", "V-IRL-VL", "virl", True, "sft_vs_rl/virl", VIRL_ENV_ID, 2, "mllama",
+        TaskInfo("virl-vl", "V-IRL-VL", "virl", True, VIRL_DATASET, VIRL_ENV_ID, 2, "mllama",
                  {"init": 35.7, "rl": 45.0, "sft": 2.5}),
     )
 }

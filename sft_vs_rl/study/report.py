@@ -42,7 +42,7 @@ def equal_compute_table(results: Results, task: str) -> tuple[str, dict[str, Any
     # The arms are matched by construction within one SFT step; 1% absorbs that step.
     limit = min(rl_id[-1].gflops, sft_id[-1].gflops) * 1.01
     picked = {}
-    gp = task.startswith("gp")
+    gp = get_task(task).family == "gp"
     rule = gp and any("rule_numbers" in r.metrics for r in results.records)
     extra = (" | ID unseen hands success" if gp else "") + (" | OOD rule-reading (number field)" if rule else "")
     lines = ["| method | step | GFLOPs | " + " | ".join(
@@ -68,7 +68,7 @@ def equal_compute_table(results: Results, task: str) -> tuple[str, dict[str, Any
 
 
 def _all_checkpoints(results: Results, task: str) -> str:
-    gp = task.startswith("gp")
+    gp = get_task(task).family == "gp"
     head = "| method | train VIter | step | GFLOPs | split | success | " + (
         "first-try success | unseen success |" if gp else "per-step accuracy |")
     lines = [head, "|" + "---|" * (8 if gp else 7)]
