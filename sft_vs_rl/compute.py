@@ -21,8 +21,8 @@ Units: FLOPs (floating-point operations, not per second); [`to_gflops`] divides 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -120,9 +120,8 @@ def count_parameters(model: torch.nn.Module, *, include_embeddings: bool = True)
 class ComputeMeter:
     """Running FLOP count of one training run, in the paper's accounting.
 
-    Trainers call [`add_train_tokens`] for every token that goes through a forward + backward pass and
-    [`add_inference_tokens`] for every token of a forward-only pass (generation, old log-probs, values), then log
-    [`metrics`]. `initial_flops` carries the compute already spent on the starting checkpoint (the Init's SFT), so
+    `train_tokens` counts the tokens that went through a forward + backward pass, `inference_tokens` those of
+    forward-only passes (generation, old log-probs, values); [`metrics`] gives the values to log. `initial_flops` carries the compute already spent on the starting checkpoint (the Init's SFT), so
     SFT and RL curves that start from the same Init share one x-axis.
 
     Args:
@@ -135,9 +134,7 @@ class ComputeMeter:
         inference_tokens (`int`, *optional*, defaults to `0`):
             Tokens processed by forward-only passes so far.
 
-    >>> meter = ComputeMeter(n_params=1_000_000)
-    >>> meter.add_train_tokens(500); meter.add_inference_tokens(1_000)
-    >>> meter.metrics()["flops/total"]
+    >>> ComputeMeter(n_params=1_000_000, train_tokens=500, inference_tokens=1_000).metrics()["flops/total"]
     5000000000.0
     """
 
@@ -149,20 +146,9 @@ class ComputeMeter:
     def __post_init__(self) -> None:
         if self.n_params <= 0:
             raise ValueError(f"ComputeMeter.n_params must be a positive parameter count, got {self.n_params!r}.")
-        if self.initial_flops < 0:
-            raise ValueError(f"ComputeMeter.initial_flops must be ≥ 0, got {self.initial_flops!r}.")
-
-    def add_train_tokens(self, tokens: int) -> None:
-        """Add tokens that went through a forward + backward pass (6·N FLOPs each)."""
-        if tokens < 0:
-            raise ValueError(f"add_train_tokens: tokens must be ≥ 0, got {tokens!r}.")
-        self.train_tokens += int(tokens)
-
-    def add_inference_tokens(self, tokens: int) -> None:
-        """Add tokens that went through a forward-only pass (2·N FLOPs each)."""
-        if tokens < 0:
-            raise ValueError(f"add_inference_tokens: tokens must be ≥ 0, got {tokens!r}.")
-        self.inference_tokens += int(tokens)
+        for name in ("initial_flops", "train_tokens", "inference_tokens"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ComputeMeter.{name} must be ≥ 0, got {getattr(self, name)!r}.")
 
     @property
     def train_flops(self) -> float:
@@ -192,12 +178,3 @@ class ComputeMeter:
             "flops/inference": self.inference_flops,
             "flops/total_gflops": self.total_gflops,
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state, saved with checkpoints so that a resumed run keeps counting."""
-        return asdict(self)
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> ComputeMeter:
-        """Rebuild a meter from [`state_dict`]."""
-        return cls(**state)
