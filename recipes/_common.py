@@ -16,9 +16,8 @@ from typing import Any
 
 from trl import ScriptArguments
 
+from sft_vs_rl.models.loading import TINY_PREFIX
 from sft_vs_rl.tasks import task_of_config
-
-TINY_PREFIX = "tiny:"  # sft_vs_rl.models.loading.TINY_PREFIX; imported here it would load torch with the parser
 
 
 @dataclass
