@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import sft_vs_rl
+
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = (
     ("tasks", "compute", "hub"),
@@ -22,14 +24,7 @@ LAYERS = (
     ("study", "cli"),
 )
 RANK = {layer: rank for rank, names in enumerate(LAYERS) for layer in names}
-LAZY_ROOT_NAMES = {  # `from sft_vs_rl import X` of the package's lazy exports (sft_vs_rl/__init__.py)
-    "load_dataset": "sft_vs_rl.data",
-    "MultiTurnVerifierPPOTrainer": "sft_vs_rl.trainers",
-    "MultiTurnVerifierPPOConfig": "sft_vs_rl.trainers",
-    "build_tiny_model": "sft_vs_rl.models",
-    "GeneralPointsEnv": "sft_vs_rl.envs.generalpoints",
-    "VIRLEnv": "sft_vs_rl.envs.virl",
-}
+LAZY_ROOT_NAMES = sft_vs_rl._LAZY_EXPORTS  # `from sft_vs_rl import X` of the package's lazy exports
 
 
 def _module_name(path: Path) -> str:
