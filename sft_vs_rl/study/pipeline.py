@@ -108,8 +108,10 @@ def _flops_callback_cls():
 # ---------------------------------------------------------------------------------------------------------------------
 # Stages
 # ---------------------------------------------------------------------------------------------------------------------
-def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int) -> dict[str, Any]:
-    """Stage 1: a tiny model built offline and pretrained from scratch (full-sequence loss) on the rule-varied corpus."""
+def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
+                callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Stage 1: a tiny model built offline and pretrained from scratch (full-sequence loss) on the rule-varied corpus.
+    `callbacks` are extra `TrainerCallback`s (e.g. `benchmarks/throughput.py`'s step timer)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -132,7 +134,7 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int) -> di
     )
     compute = SFTComputeCallback()
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[compute])
+                         callbacks=[compute, *callbacks])
     trainer.train()
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
@@ -150,7 +152,8 @@ def _last_loss(trainer) -> float | None:
 
 
 def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: float, seed: int,
-         preset: StudyPreset, initial_flops: float = 0.0, thresholds: Sequence[float] | None = None):
+         preset: StudyPreset, initial_flops: float = 0.0, thresholds: Sequence[float] | None = None,
+         callbacks: Sequence[Any] = ()):
     """One `trl.SFTTrainer` run on prompt-completion pairs (loss on the completion only), logging `flops/total`."""
     from trl import SFTConfig, SFTTrainer
 
@@ -163,15 +166,12 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
         warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
         include_num_input_tokens_seen="non_padding", save_only_model=True,
     )
-    callbacks = [SFTComputeCallback(initial_flops=initial_flops)]
-    flops_cb = None
-    if thresholds:
-        flops_cb = _flops_callback_cls()(thresholds, initial_flops=initial_flops)
-        callbacks.append(flops_cb)
+    compute = SFTComputeCallback(initial_flops=initial_flops)
+    flops_cb = _flops_callback_cls()(thresholds, initial_flops=initial_flops) if thresholds else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=callbacks)
+                         callbacks=[compute, *([flops_cb] if flops_cb else []), *callbacks])
     trainer.train()
-    return trainer, callbacks[0], flops_cb
+    return trainer, compute, flops_cb
 
 
 def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str, Any]:
@@ -190,9 +190,11 @@ def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str,
 
 
 def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: int,
-              verify_iterations: int, log_gradient_norms: bool = False) -> dict[str, Any]:
+              verify_iterations: int, log_gradient_norms: bool = False,
+              callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints. The
-    per-update diagnostics (`sft_vs_rl.trainers.diagnostics`) go into `stage.json`."""
+    per-update diagnostics (`sft_vs_rl.trainers.diagnostics`) go into `stage.json`; `callbacks` are extra
+    `TrainerCallback`s."""
     from sft_vs_rl.models import load_model, read_checkpoint_compute
     from sft_vs_rl.trainers import MultiTurnVerifierPPOConfig, MultiTurnVerifierPPOTrainer
     from sft_vs_rl.trainers.diagnostics import per_update_diagnostics
@@ -219,7 +221,8 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
     )
     model, tokenizer = load_model(init_path)
     # The environment's own `action_key` splits thought / action; the rows' `options` column names the episodes.
-    trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset)
+    trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset,
+                                          callbacks=list(callbacks))
     resume = bool(_checkpoints(out))
     trainer.train(resume_from_checkpoint=True if resume else None)
     checkpoints = {}
