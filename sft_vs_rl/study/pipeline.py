@@ -131,6 +131,7 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
         warmup_steps=preset.pretrain_warmup, lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr_rate": 0.1}, weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0,
         max_length=preset.max_length, assistant_only_loss=False, include_num_input_tokens_seen="non_padding",
+        packing=preset.pretrain_packing, packing_strategy="wrapped",
     )
     compute = SFTComputeCallback()
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
@@ -164,7 +165,7 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
     args = SFTConfig(
         **_common_args(out, seed), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
         warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
-        include_num_input_tokens_seen="non_padding", save_only_model=True,
+        include_num_input_tokens_seen="non_padding", save_only_model=True, group_by_length=preset.group_by_length,
     )
     compute = SFTComputeCallback(initial_flops=initial_flops)
     flops_cb = _flops_callback_cls()(thresholds, initial_flops=initial_flops) if thresholds else None
@@ -213,7 +214,7 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
         num_envs=preset.rl_num_envs, per_device_train_batch_size=micro, steps_per_generation=steps_per_generation,
         num_mini_batches=preset.rl_mini_batches, num_ppo_epochs=preset.rl_epochs, max_steps=max_steps,
         learning_rate=preset.rl_lr, lr_scheduler_type="constant_with_warmup", temperature=preset.rl_temperature,
-        max_completion_length=preset.max_new_tokens,
+        max_completion_length=preset.max_new_tokens, cache_implementation=preset.cache_implementation,
         ratio_level=preset.rl_ratio_level, vf_clip_coef=preset.rl_vf_clip, reward_scale=preset.rl_reward_scale,
         value_learning_rate=preset.rl_value_lr,
         warmup_steps=preset.rl_warmup_updates * steps_per_update, log_gradient_norms=log_gradient_norms,
@@ -285,7 +286,8 @@ class _Evaluator:
         model, processor = load_model(checkpoint)
         tokenizer = tokenizer_of(processor)
         config = GenerationConfig(max_new_tokens=self.preset.max_new_tokens, do_sample=False,
-                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                                  cache_implementation=self.preset.cache_implementation)
         results = {}
         for split, rows in self.splits.items():
             results[split] = evaluate(

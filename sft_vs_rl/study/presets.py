@@ -59,6 +59,12 @@ class StudyPreset:
         eval_batch (`int`): environments stepping together in evaluation.
         virl_num_milestones (`tuple[int, int]`): route length range of V-IRL episodes.
         max_length (`int`): longest training sequence in tokens.
+        pretrain_packing (`bool`): pretrain the base on `max_length` blocks of the corpus stream (TRL's `"wrapped"`
+            packing: no padding) instead of one padded conversation per row.
+        group_by_length (`bool`): batch SFT rows of similar length together (`TrainingArguments.group_by_length`:
+            less padding in Init and the SFT arm).
+        cache_implementation (`str`, *optional*): the KV cache of rollouts and evaluation (`"static"`: preallocated;
+            `None`: transformers' dynamic cache).
         task_overrides (`dict[str, dict]`): per-task replacements of the fields above.
     """
 
@@ -99,6 +105,9 @@ class StudyPreset:
     eval_batch: int = 32
     virl_num_milestones: tuple[int, int] = (2, 3)
     max_length: int = 512
+    pretrain_packing: bool = False
+    group_by_length: bool = False
+    cache_implementation: str | None = None
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def for_task(self, task: str) -> StudyPreset:
