@@ -39,7 +39,7 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 STAGES = ("pretrain", "sft", "ppo_update", "rollout", "eval")
 
 
-def gemm_peak_gflops(size: int = 1536, repeats: int = 8) -> float:
+def gemm_peak_gflops(size: int = 2048, repeats: int = 20) -> float:
     """Best fp32 `torch.mm` GFLOP/s of a `size`-square product (2·size³ FLOPs) on the current thread count."""
     import torch
 

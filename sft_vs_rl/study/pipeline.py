@@ -165,7 +165,8 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
     args = SFTConfig(
         **_common_args(out, seed), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
         warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
-        include_num_input_tokens_seen="non_padding", save_only_model=True, group_by_length=preset.group_by_length,
+        include_num_input_tokens_seen="non_padding", save_only_model=True,
+        train_sampling_strategy="group_by_length" if preset.group_by_length else "random",
     )
     compute = SFTComputeCallback(initial_flops=initial_flops)
     flops_cb = _flops_callback_cls()(thresholds, initial_flops=initial_flops) if thresholds else None

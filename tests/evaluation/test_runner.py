@@ -40,6 +40,20 @@ def test_evaluate_gp_record_and_episodes(nano):
     assert record.metrics["success"].value == 0.0
 
 
+def test_static_kv_cache_plays_the_same_greedy_episodes(nano):
+    """`cache_implementation="static"` (the tiny study's rollouts and evaluation) changes speed, not answers."""
+    from transformers import GenerationConfig
+
+    model, tok = nano
+    episodes = {}
+    for cache in (None, "static"):
+        config = GenerationConfig(max_new_tokens=12, do_sample=False, eos_token_id=tok.eos_token_id,
+                                  pad_token_id=tok.pad_token_id, cache_implementation=cache)
+        episodes[cache] = evaluate(model, _gp_rows(5, verify_iterations=3), processor=tok, method="base", batch_size=3,
+                                   generation_config=config, progress=False).episodes
+    assert episodes["static"] == episodes[None]
+
+
 def test_sampled_evaluation_is_seeded_and_leaves_global_rng_alone(nano):
     from transformers import GenerationConfig
 

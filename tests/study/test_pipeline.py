@@ -97,3 +97,12 @@ def test_plan_paths_and_budgets(tmp_path):
     assert plan.arms() == [(3, tmp_path / "rl", tmp_path / "sft"), (4, tmp_path / "rl-seed4", tmp_path / "sft-seed4")]
     assert plan.ablation() == [(1, tmp_path / "rl-viter1")]
     assert plan.base_path == str(tmp_path / "base")
+
+
+def test_packed_pretraining_trains_full_blocks(tmp_path):
+    """`pretrain_packing`: every pretraining row is a `max_length` block of the corpus stream, so no token is padding."""
+    preset = resolve_study_preset("smoke", "gp-l", corpus_size=200, tokenizer_texts=200, pretrain_steps=2,
+                                  pretrain_batch_size=4, pretrain_warmup=0, max_length=64, pretrain_packing=True)
+    info = pipeline._stage_base(task_spec("gp-l"), preset, tmp_path / "base", seed=0)
+    flops_per_token = 6 * info["n_params"]
+    assert info["gflops"] * 1e9 == pytest.approx(2 * 4 * 64 * flops_per_token)
