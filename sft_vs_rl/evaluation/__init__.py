@@ -1,7 +1,8 @@
-"""Evaluation of checkpoints as in the paper: metrics, compute accounting, the results file and the figures.
+"""Evaluation of checkpoints as in the paper: metrics, the results file, the runner and the figures (the FLOP
+accounting lives in `sft_vs_rl.compute` and is re-exported here).
 
-`metrics`, `compute`, `results` and `plots` import without torch or transformers (plots import matplotlib only when
-drawing); `SFTComputeCallback` needs transformers and is imported on first use. Reading a checkpoint's step and
+`metrics`, `results` and `plots` import without torch or transformers (plots import matplotlib only when drawing);
+`SFTComputeCallback` needs transformers and is imported on first use. Reading a checkpoint's step and
 compute is `sft_vs_rl.models.read_checkpoint_compute`.
 """
 
