@@ -17,11 +17,17 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ANSWER_FORMATS", "STUDY_PRESETS", "StudyPreset", "resolve_study_preset"]
+from sft_vs_rl.tasks import get_task
+
+__all__ = ["ANSWER_FORMATS", "ANSWER_TOKENS", "STUDY_PRESETS", "StudyPreset", "resolve_study_preset"]
 
 ANSWER_FORMATS = ("paper", "steps")
 """`"paper"`: the paper's JSON answer (cards → number → formula). `"steps"`: the same JSON with a `steps` field before
 the formula, an arithmetic scratchpad of the formula's intermediate results (`"10-4=6, 6*4=24"`)."""
+
+ANSWER_TOKENS = {"paper": 50, "steps": 81}
+"""Longest GeneralPoints answer of each format, in tokens of the tiny tokenizer with EOS (the canonical solution of
+every solvable hand at target 24): `max_new_tokens` must be at least this, or answers are cut off and never graded."""
 
 
 @dataclass(frozen=True)
@@ -214,4 +220,18 @@ def resolve_study_preset(name: str | StudyPreset, task: str, **changes: Any) -> 
         preset = dataclasses.replace(preset, **changes)
     if preset.answer_format not in ANSWER_FORMATS:
         raise ValueError(f"answer_format={preset.answer_format!r} must be one of {list(ANSWER_FORMATS)}.")
-    return preset
+    return _fit_answers(preset, task, explicit="max_new_tokens" in changes)
+
+
+def _fit_answers(preset: StudyPreset, task: str, explicit: bool) -> StudyPreset:
+    """Raise a tiny preset's `max_new_tokens` to the longest answer of its format (a preset's own value that cuts
+    answers off is raised, to a multiple of 16; a value the caller set is an error)."""
+    needed = ANSWER_TOKENS[preset.answer_format]
+    if get_task(task).family != "gp" or not preset.pretrained_from_scratch or preset.max_new_tokens >= needed:
+        return preset
+    if explicit:
+        raise ValueError(
+            f"max_new_tokens={preset.max_new_tokens} cuts off {preset.answer_format!r} answers (up to {needed} "
+            f"tokens with EOS); set max_new_tokens to at least {needed}."
+        )
+    return dataclasses.replace(preset, max_new_tokens=-(-needed // 16) * 16)
