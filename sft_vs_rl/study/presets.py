@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from sft_vs_rl.tasks import get_task
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ANSWER_FORMATS", "ANSWER_TOKENS", "STUDY_PRESETS", "StudyPreset", "resolve_study_preset"]
 
@@ -224,14 +227,14 @@ def resolve_study_preset(name: str | StudyPreset, task: str, **changes: Any) -> 
 
 
 def _fit_answers(preset: StudyPreset, task: str, explicit: bool) -> StudyPreset:
-    """Raise a tiny preset's `max_new_tokens` to the longest answer of its format (a preset's own value that cuts
-    answers off is raised, to a multiple of 16; a value the caller set is an error)."""
+    """Raise a tiny preset's `max_new_tokens` to the longest answer of its format, to a multiple of 16. A value the
+    caller set is kept (a pipeline check may want short answers), with a warning that answers will be cut off."""
     needed = ANSWER_TOKENS[preset.answer_format]
     if get_task(task).family != "gp" or not preset.pretrained_from_scratch or preset.max_new_tokens >= needed:
         return preset
     if explicit:
-        raise ValueError(
-            f"max_new_tokens={preset.max_new_tokens} cuts off {preset.answer_format!r} answers (up to {needed} "
-            f"tokens with EOS); set max_new_tokens to at least {needed}."
-        )
+        logger.warning("max_new_tokens=%d cuts off %r answers (up to %d tokens with EOS): they are never graded "
+                       "correct; set max_new_tokens to at least %d.", preset.max_new_tokens, preset.answer_format,
+                       needed, needed)
+        return preset
     return dataclasses.replace(preset, max_new_tokens=-(-needed // 16) * 16)
