@@ -59,7 +59,7 @@ def greedy_id_success(checkpoint: str, spec, preset, rows, seed: int = 42) -> di
     from sft_vs_rl.evaluation import episode_success
     from sft_vs_rl.evaluation.runner import evaluate
     from sft_vs_rl.models import load_model
-    from sft_vs_rl.trainers.rollout import tokenizer_of
+    from sft_vs_rl.models.loading import tokenizer_of
 
     model, processor = load_model(checkpoint)
     tokenizer = tokenizer_of(processor)

@@ -1,5 +1,5 @@
 """Evaluation of checkpoints as in the paper: metrics, the results file, the runner and the figures (the FLOP
-accounting lives in `sft_vs_rl.compute` and is re-exported here).
+accounting lives in `sft_vs_rl.compute`).
 
 `metrics`, `results` and `plots` import without torch or transformers (plots import matplotlib only when drawing);
 `SFTComputeCallback` needs transformers and is imported on first use. Reading a checkpoint's step and
@@ -11,14 +11,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from sft_vs_rl.compute import (
-    ComputeMeter,
-    count_parameters,
-    inference_flops,
-    paper_rl_flops,
-    to_gflops,
-    training_flops,
-)
 from sft_vs_rl.evaluation.metrics import (
     EpisodeRecord,
     MetricValue,
@@ -46,7 +38,6 @@ _LAZY_EXPORTS = {
 }
 
 __all__ = [
-    "ComputeMeter",
     "EpisodeRecord",
     "MetricValue",
     "ResultRecord",
@@ -55,20 +46,15 @@ __all__ = [
     "SFTComputeCallback",
     "binomial_stderr",
     "compute_metrics",
-    "count_parameters",
     "episode_success",
     "headline_metric",
-    "inference_flops",
     "load_results",
     "mean_return",
-    "paper_rl_flops",
     "plot_all",
     "recognition_accuracy",
     "results_table_markdown",
     "save_results",
     "step_accuracy",
-    "to_gflops",
-    "training_flops",
     "unseen_multiset_success",
 ]
 

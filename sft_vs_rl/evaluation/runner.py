@@ -126,7 +126,7 @@ def _make_envs(task: str, env_kwargs: Mapping[str, Any], count: int) -> list[Any
 
 
 def _generation_config(model, processor, max_new_tokens: int):
-    from sft_vs_rl.trainers.rollout import tokenizer_of
+    from sft_vs_rl.models.loading import tokenizer_of
 
     config = copy.deepcopy(model.generation_config)
     config.max_new_tokens = max_new_tokens

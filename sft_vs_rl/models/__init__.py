@@ -1,8 +1,8 @@
 """Tiny offline models (Llama / Mllama built from a config, BPE tokenizer trained on task text), the PPO value head,
 the one model loader and checkpoint bookkeeping.
 
-Names are imported lazily, so `sft_vs_rl.models.loading` (the `tiny:` spec) and `sft_vs_rl.models.checkpoint` load
-without torch until a model is asked for.
+Names are imported lazily, so `sft_vs_rl.models.loading` (the `tiny:` spec, `tokenizer_of`) imports without torch
+until a model is asked for.
 
 >>> from sft_vs_rl.models import build_tiny_model
 >>> model, processor = build_tiny_model("mllama", "tiny")  # doctest: +SKIP

@@ -24,7 +24,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LLAMA_PAD_TOKEN", "TINY_PREFIX", "load_model", "parse_tiny_spec"]
+__all__ = ["LLAMA_PAD_TOKEN", "TINY_PREFIX", "load_model", "parse_tiny_spec", "tokenizer_of"]
 
 TINY_PREFIX = "tiny:"
 """Prefix of a tiny offline model spec, `tiny:<kind>[:<preset>]` (see `sft_vs_rl.models.build_tiny_model`)."""
@@ -120,7 +120,7 @@ def load_model(
         else:
             model, processor = _from_pretrained(name, dtype=dtype, revision=revision,
                                                 attn_implementation=attn_implementation)
-    _prepare_tokenizer(_tokenizer_of(processor), padding_side)
+    _prepare_tokenizer(tokenizer_of(processor), padding_side)
     if device == "auto":
         from accelerate import PartialState
 
@@ -179,7 +179,8 @@ def _load_merged_adapter(folder: Path, *, seed: int, **kwargs: Any):
     return model, loader.from_pretrained(str(folder))
 
 
-def _tokenizer_of(processor):
+def tokenizer_of(processor):
+    """The tokenizer of a processor, or the tokenizer itself."""
     from transformers import ProcessorMixin
 
     return processor.tokenizer if isinstance(processor, ProcessorMixin) else processor

@@ -280,8 +280,8 @@ class _Evaluator:
         from sft_vs_rl.evaluation import episode_success
         from sft_vs_rl.evaluation.runner import evaluate
         from sft_vs_rl.models import load_model
+        from sft_vs_rl.models.loading import tokenizer_of
         from sft_vs_rl.study.corpus import seen_multisets
-        from sft_vs_rl.trainers.rollout import tokenizer_of
 
         start = time.time()
         model, processor = load_model(checkpoint)

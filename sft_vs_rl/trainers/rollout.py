@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import ProcessorMixin
+
+from sft_vs_rl.models.loading import tokenizer_of
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +135,6 @@ class _Slot:
     messages: list[dict[str, Any]] | None = None
     images: list[Any] | None = None
     last_stepped: int = -1
-
-
-def tokenizer_of(processor):
-    """The tokenizer of a processor, or the tokenizer itself."""
-    return processor.tokenizer if isinstance(processor, ProcessorMixin) else processor
 
 
 def encode_prompts(processor, conversations: Sequence[list[dict]], images: Sequence[list[Any]] | None = None):
