@@ -298,13 +298,14 @@ def compute_metrics(
         `dict[str, MetricValue]`: `success` and `mean_return` always; `recognition` for GP-VL when the records carry
         it; `unseen_success` for GP when `train_multisets` is given; `step_accuracy` for V-IRL.
     """
-    gp = get_task(task).family == "gp"
+    info = get_task(task)
+    gp = info.family == "gp"
     metrics = {
         "success": episode_success(records, verify_iterations=verify_iterations if gp else None),
         "mean_return": mean_return(records),
     }
     if gp:
-        if task == "gp-vl" and any(r.recognized_correctly is not None for r in records):
+        if info.visual and any(r.recognized_correctly is not None for r in records):
             metrics["recognition"] = recognition_accuracy(records)
         if train_multisets is not None:
             metrics["unseen_success"] = unseen_multiset_success(records, train_multisets, verify_iterations)
