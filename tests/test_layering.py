@@ -1,6 +1,7 @@
 """The import graph of the library: one direction between layers and no cycle between modules.
 
-Layers, lowest first (DESIGN.md §1): `tasks`, `compute` and `hub` (transport only) import nothing of the library;
+Layers, lowest first (DESIGN.md §1): `tasks`, `compute`, `hub` (transport only) and `atomic` import nothing of the
+library;
 then `envs`; `datasets_builders`, `data`, `rewards`; `models`; `trainers`; `evaluation`; `model_card`; `study`, `cli`.
 Every import counts, function-level ones too (`ast` reads them all), so a cycle cannot hide inside a function.
 """
@@ -14,7 +15,7 @@ import sft_vs_rl
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = (
-    ("tasks", "compute", "hub"),
+    ("tasks", "compute", "hub", "atomic"),
     ("envs",),
     ("datasets_builders", "data", "rewards"),
     ("models",),
