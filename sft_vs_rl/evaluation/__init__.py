@@ -33,11 +33,13 @@ from sft_vs_rl.evaluation.results import (
 )
 
 _LAZY_EXPORTS = {
+    "CheckpointRecordCallback": "sft_vs_rl.evaluation.callbacks",
     "SFTComputeCallback": "sft_vs_rl.evaluation.callbacks",
     "plot_all": "sft_vs_rl.evaluation.plots",
 }
 
 __all__ = [
+    "CheckpointRecordCallback",
     "EpisodeRecord",
     "MetricValue",
     "ResultRecord",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sft_vs_rl.evaluation.callbacks import SFTComputeCallback
+    from sft_vs_rl.evaluation.callbacks import CheckpointRecordCallback, SFTComputeCallback
     from sft_vs_rl.evaluation.plots import plot_all
 
 

@@ -1,19 +1,24 @@
-"""`SFTComputeCallback`: logs the paper's SFT compute (`6·N·tokens`) from a `transformers` Trainer.
+"""Training callbacks: `SFTComputeCallback` logs the paper's SFT compute (`6·N·tokens`) from a `transformers` Trainer;
+`CheckpointRecordCallback` writes the checkpoint record (`sft_vs_rl.models.record`) into every checkpoint it saves.
 
 Kept apart from `compute.py` so that the FLOP formulas and `ComputeMeter` import without `transformers`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from pathlib import Path
 
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from sft_vs_rl.compute import ComputeMeter, count_parameters
+from sft_vs_rl.compute import ComputeMeter, count_parameters, to_gflops
+from sft_vs_rl.models.record import CheckpointRecord, write_checkpoint_record
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SFTComputeCallback"]
+__all__ = ["CheckpointRecordCallback", "SFTComputeCallback"]
 
 
 class SFTComputeCallback(TrainerCallback):
@@ -86,3 +91,36 @@ class SFTComputeCallback(TrainerCallback):
             logs.update(values)
         if state.log_history:
             state.log_history[-1].update(values)
+
+
+class CheckpointRecordCallback(TrainerCallback):
+    """Writes a [`CheckpointRecord`] into every `checkpoint-N/` the Trainer saves, with that checkpoint's step and
+    cumulative compute.
+
+    The compute is the last `flops/total` in `state.log_history` (logged by [`SFTComputeCallback`] or by the PPO
+    trainer) plus `offset_flops`: pass `0` for SFT runs (their `flops/total` already counts `initial_flops`) and the
+    starting checkpoint's compute for PPO (whose counter covers its own run only). `on_save` runs after the Trainer
+    finished writing the folder, so the record is the last file of a complete checkpoint.
+
+    Args:
+        record (`CheckpointRecord`): the fields every checkpoint of the run shares (task, method, dataset config,
+            base model); `step` and `gflops` are filled in per checkpoint.
+        offset_flops (`float`, *optional*, defaults to `0.0`): FLOPs added to the logged `flops/total`.
+    """
+
+    def __init__(self, record: CheckpointRecord, offset_flops: float = 0.0) -> None:
+        self.record = record
+        self.offset_flops = float(offset_flops)
+
+    def record_at(self, state) -> CheckpointRecord:
+        """The record of the run's state now (its step and cumulative compute)."""
+        flops = [entry["flops/total"] for entry in state.log_history if "flops/total" in entry]
+        gflops = to_gflops(self.offset_flops + flops[-1]) if flops else None
+        return dataclasses.replace(self.record, step=state.global_step, gflops=gflops)
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if folder.is_dir():
+            write_checkpoint_record(folder, self.record_at(state))

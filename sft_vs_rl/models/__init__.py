@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 _LAZY_EXPORTS = {
     "CheckpointCompute": "checkpoint",
+    "CheckpointRecord": "record",
+    "read_checkpoint_record": "record",
+    "write_checkpoint_record": "record",
     "count_checkpoint_parameters": "checkpoint",
     "read_checkpoint_compute": "checkpoint",
     "corpus_fingerprint": "corpus",
@@ -36,6 +39,7 @@ _LAZY_EXPORTS = {
 __all__ = [
     "CHAT_TEMPLATE",
     "CheckpointCompute",
+    "CheckpointRecord",
     "KINDS",
     "SPECIAL_TOKENS",
     "TINY_PRESETS",
@@ -50,13 +54,16 @@ __all__ = [
     "load_model",
     "preset_with",
     "read_checkpoint_compute",
+    "read_checkpoint_record",
     "resolve_preset",
+    "write_checkpoint_record",
 ]
 
 if TYPE_CHECKING:
     from sft_vs_rl.models.checkpoint import CheckpointCompute, count_checkpoint_parameters, read_checkpoint_compute
     from sft_vs_rl.models.corpus import corpus_fingerprint, default_corpus
     from sft_vs_rl.models.loading import load_model
+    from sft_vs_rl.models.record import CheckpointRecord, read_checkpoint_record, write_checkpoint_record
     from sft_vs_rl.models.tiny import (
         KINDS,
         TINY_PRESETS,
