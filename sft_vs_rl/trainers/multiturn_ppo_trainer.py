@@ -38,6 +38,7 @@ from transformers.utils import ModelOutput
 from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
+from sft_vs_rl.atomic import write_json
 from sft_vs_rl.compute import inference_flops, training_flops
 from sft_vs_rl.models.value_head import ValueHead
 from sft_vs_rl.trainers.mllama_inputs import collate_vision, cross_attention_mask
@@ -938,11 +939,12 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
         output_dir = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
-        os.makedirs(output_dir, exist_ok=True)
-        state = {"rollout": self.rollout.state_dict(), "counters": self._counters}
-        path = os.path.join(output_dir, ROLLOUT_STATE_NAME.format(self.accelerator.process_index))
-        with open(path, "w") as f:
-            json.dump(state, f)
+        # What the Trainer does not save and a resume needs to continue exactly: the rollout (live episodes, queue,
+        # RNG), the cumulative counters, and TRL's micro-step counter `_step` (it picks the buffered mini-batch and
+        # when to roll out again).
+        state = {"rollout": self.rollout.state_dict(), "counters": self._counters, "step": self._step}
+        write_json(os.path.join(output_dir, ROLLOUT_STATE_NAME.format(self.accelerator.process_index)), state,
+                   indent=None)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -968,3 +970,9 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             state = json.load(f)
         self.rollout.load_state_dict(state["rollout"])
         self._counters.update(state["counters"])
+        self._step = int(state.get("step", 0))
+        if self._step % (self.args.steps_per_generation * self.num_iterations):
+            # The rollout buffer of the update in progress is not saved: this update trains on a fresh rollout.
+            logger.warning("%s was saved in the middle of a PPO update (micro-step %d); the resumed run rolls out "
+                           "again and differs from an uninterrupted one. Save between updates (`save_steps` a "
+                           "multiple of the optimizer steps per update) for an exact resume.", checkpoint, self._step)

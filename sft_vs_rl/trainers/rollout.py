@@ -335,12 +335,67 @@ class MultiTurnRollout:
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
-        """RNG state and counters (live episodes are not saved: a resumed run starts fresh episodes)."""
-        return {"rng": self.rng.bit_generator.state, "num_episodes_started": self.num_episodes_started}
+        """Everything a resumed rollout needs to continue exactly where this one stands, as JSON-serialisable data.
+
+        Per slot the live episode (its `seed` and `options`, responses and rewards so far) and `last_stepped`; the
+        queue of unplayed episode specs; the turn clock, the RNG state and `num_episodes_started`. The environments
+        are not saved: [`load_state_dict`] rebuilds each live episode by replaying its responses.
+        """
+        slots = []
+        for slot in self.slots:
+            episode = slot.episode
+            live = None if episode is None else {
+                "index": episode.index, "seed": episode.seed, "options": episode.options,
+                "responses": list(episode.responses), "rewards": list(episode.rewards),
+            }
+            slots.append({"episode": live, "last_stepped": slot.last_stepped})
+        return {"slots": slots, "queue": list(self.queue), "clock": self._clock, "rng": self.rng.bit_generator.state,
+                "num_episodes_started": self.num_episodes_started}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a [`state_dict`]: each live episode is replayed in its slot's environment (`env.reset(seed=...,
+        options=...)`, then `env.step` of every saved response), which needs environments that are deterministic given
+        seed, options and responses, as the library's are. Raises `ValueError` when the slot count differs or a replayed
+        reward differs from the saved one (a non-deterministic environment)."""
+        if "slots" not in state:  # written before live episodes were saved
+            logger.warning("The rollout state holds no live episodes (an older checkpoint): the resumed rollout "
+                           "starts fresh episodes and differs from an uninterrupted run.")
+            self.rng.bit_generator.state = state["rng"]
+            self.num_episodes_started = int(state["num_episodes_started"])
+            return
+        if len(state["slots"]) != len(self.slots):
+            raise ValueError(
+                f"The rollout state holds {len(state['slots'])} environment slots but this rollout has "
+                f"{len(self.slots)}; resume with the same `num_envs`."
+            )
+        for slot, saved in zip(self.slots, state["slots"]):
+            slot.last_stepped = int(saved["last_stepped"])
+            slot.episode = slot.messages = slot.images = None
+            if saved["episode"] is not None:
+                self._replay(slot, saved["episode"])
+        self.queue = deque(state["queue"])
+        self._clock = int(state["clock"])
         self.rng.bit_generator.state = state["rng"]
         self.num_episodes_started = int(state["num_episodes_started"])
+
+    def _replay(self, slot: _Slot, saved: dict[str, Any]) -> None:
+        """Rebuild a live episode in `slot` from its seed, options and responses."""
+        _, info = slot.env.reset(seed=saved["seed"], options=saved["options"])
+        episode = Episode(index=int(saved["index"]), seed=saved["seed"], options=saved["options"])
+        for response, saved_reward in zip(saved["responses"], saved["rewards"], strict=True):
+            _, reward, terminated, truncated, info = slot.env.step(response)
+            if float(reward) != float(saved_reward) or terminated or truncated:
+                raise ValueError(
+                    f"Replaying episode {episode.index} (seed {saved['seed']}) in slot {slot.index} gave reward "
+                    f"{reward} (terminated={terminated}, truncated={truncated}) where the saved run got "
+                    f"{saved_reward} and went on: the environment is not deterministic given seed, options and "
+                    "responses, so its live episodes cannot be restored."
+                )
+            episode.rewards.append(float(reward))
+            episode.responses.append(response)
+            episode.infos.append({k: v for k, v in info.items() if k not in _STATE_KEYS})
+        slot.episode = episode
+        slot.messages, slot.images = info["messages"], list(info.get("images") or [])
 
 
 def run_episodes(model, processor, envs: Sequence[Any], episodes: Iterable[dict[str, Any]], generation_config,

@@ -1,5 +1,6 @@
 """PPO pieces alone (GAE against a plain loop, hand-computed losses, thought weights), then the trainer end to end."""
 
+import json
 import math
 import os
 import sys
@@ -275,6 +276,30 @@ def test_checkpoint_holds_value_head_and_rollout_state_and_resumes(tmp_path):
     assert resumed.rollout.num_episodes_started > at_2["rollout"]["num_episodes_started"]
     assert resumed._counters["flops/rollout"] > at_2["counters"]["flops/rollout"] >= saved_state["counters"][
         "flops/rollout"] > 0
+
+
+def _comparable(log_history):
+    """Log entries without wall-clock quantities and `train_loss` (the Trainer's mean over one `train()` call's own
+    steps)."""
+    timing = ("step_time", "train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss")
+    return [{k: v for k, v in e.items() if k not in timing} for e in log_history]
+
+
+def test_resume_between_updates_equals_an_uninterrupted_run(tmp_path):
+    # Episodes span updates (3 tries, a target the model never writes): the checkpoint between the two updates holds
+    # live episodes and queued specs, which the resumed run must continue, sampling included, to end where an
+    # uninterrupted run ends: same weights, same logs.
+    env = {"verify_iterations": 3}
+    full = make_trainer(tmp_path / "full", env_kwargs=env, max_steps=4, save_strategy="steps", save_steps=2)
+    full.train()
+    state = json.loads((tmp_path / "full" / "checkpoint-2" / "rollout_state_0.json").read_text())
+    assert any(s["episode"] and s["episode"]["responses"] for s in state["rollout"]["slots"]) and state["step"] == 2
+    resumed = make_trainer(tmp_path / "full", env_kwargs=env, max_steps=4, save_strategy="steps", save_steps=2)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-2"))
+    assert _comparable(resumed.state.log_history) == _comparable(full.state.log_history)
+    for (name, a), b in zip(full.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b), name
+    assert resumed.rollout.state_dict() == full.rollout.state_dict() and resumed._counters == full._counters
 
 
 def test_value_head_saved_and_loaded_with_value_head_pretrained(tmp_path):

@@ -117,3 +117,47 @@ def test_mllama_rollout_keeps_per_row_vision_tensors():
         assert t.prompt_ids.count(image_id) == 1
         assert t.vision["pixel_values"].shape[0] == 1 and t.vision["aspect_ratio_mask"].shape[0] == 1
     assert torch.is_tensor(result.transitions[0].vision["aspect_ratio_ids"])
+
+
+def test_state_dict_restores_live_episodes_and_the_queue_exactly(nano):
+    # A rollout saved mid-way (episodes live in their slots, specs queued, some without a seed) and loaded into fresh
+    # environments continues exactly as the original does, sampling included.
+    import json
+
+    model, tok = nano
+    config = gen_config(tok, sample=True)
+
+    def make():
+        return MultiTurnRollout([TargetWordEnv(verify_iterations=3) for _ in range(3)], tok, config, seed=5)
+
+    def play(rollout, turns):
+        torch.manual_seed(1)
+        result = rollout.collect(model, num_turns=turns)
+        return [(t.slot, t.episode, t.turn, t.prompt_ids, t.response, t.reward) for t in result.transitions]
+
+    original = make()
+    original.add_episodes([{"seed": s, "options": {"target": "zz"}} for s in range(4)] + [{"seed": None}] * 6)
+    play(original, 4)
+    assert any(s.episode is not None and s.episode.num_turns for s in original.slots), "an episode must be live"
+    state = json.loads(json.dumps(original.state_dict()))  # what the checkpoint file holds
+    resumed = make()
+    resumed.load_state_dict(state)
+    for a, b in zip(original.slots, resumed.slots):
+        assert (a.episode is None) == (b.episode is None) and a.last_stepped == b.last_stepped
+        if a.episode is not None:
+            assert (a.episode.index, a.episode.responses, a.episode.rewards, a.episode.infos, a.messages) == (
+                b.episode.index, b.episode.responses, b.episode.rewards, b.episode.infos, b.messages)
+    assert play(resumed, 9) == play(original, 9)
+    assert resumed.state_dict() == original.state_dict()
+
+
+def test_load_state_dict_refuses_a_replay_that_differs(nano):
+    _, tok = nano
+    rollout = MultiTurnRollout([TargetWordEnv()], tok, gen_config(tok))
+    state = rollout.state_dict()
+    state["slots"][0]["episode"] = {"index": 0, "seed": 0, "options": {"target": "zz"}, "responses": ["zz"],
+                                    "rewards": [-1.0]}  # "zz" earns +1 and ends the episode
+    with pytest.raises(ValueError, match="not deterministic"):
+        rollout.load_state_dict(state)
+    with pytest.raises(ValueError, match="num_envs"):
+        MultiTurnRollout([TargetWordEnv()] * 2, tok, gen_config(tok)).load_state_dict(rollout.state_dict())
