@@ -8,16 +8,73 @@ first on `sys.path` under `python`, `accelerate launch` and `torchrun`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from trl import ScriptArguments
 
 from sft_vs_rl.models.loading import TINY_PREFIX
+from sft_vs_rl.models.record import CheckpointRecord, read_checkpoint_record, write_checkpoint_record
 from sft_vs_rl.tasks import task_of_config
+
+RECIPES = Path(__file__).resolve().parent
+DEBUG_ENV = "SFT_VS_RL_DEBUG"  # as `sft-vs-rl`: 1 shows the traceback of an error instead of its message
+USER_ERRORS = (ValueError, OSError, NotImplementedError, ImportError)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------------------------
+def run_recipe(make_parser: Callable[[], Any], main: Callable[..., None], argv: list[str] | None = None) -> int:
+    """Parse the YAML config and flags, then run `main`; bad input ends in one `recipe: error: ...` line, exit 2.
+
+    Before parsing, every key of the `--config` YAML is checked against the parser's dataclasses, so a misspelt key
+    is named with its closest field. `SFT_VS_RL_DEBUG=1` shows the traceback instead.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    name = Path(sys.argv[0]).name
+    try:
+        parser = make_parser()
+        check_config_keys(parser, argv)
+        main(*parser.parse_args_and_config(args=argv))
+    except USER_ERRORS as err:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"{name}: error: {err}\n(set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def check_config_keys(parser, argv: list[str]) -> None:
+    """Refuse a `--config` YAML key that no dataclass of `parser` knows, naming the key, its closest field, the file."""
+    import yaml
+
+    if "--config" not in argv or argv.index("--config") + 1 >= len(argv):
+        return
+    path = Path(argv[argv.index("--config") + 1])
+    if not path.is_file():
+        raise ValueError(f"--config {str(path)!r}: no such file; the recipes' configs are under {RECIPES / 'configs'}.")
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"--config {str(path)!r} must hold a YAML mapping of field: value, not {type(config).__name__}.")
+    known = {f.name for cls in parser.dataclass_types for f in fields(cls)} | {"env"}  # `env`: TrlParser's env vars
+    unknown = [key for key in config if key not in known]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        owners = ", ".join(cls.__name__ for cls in parser.dataclass_types)
+        raise ValueError(
+            f"--config {str(path)!r}: unknown key(s) {', '.join(hints)}; every key must be a field of {owners} "
+            "(see `--help`). Fix or remove the key."
+        )
 
 
 @dataclass
@@ -90,6 +147,56 @@ def model_kwargs(model_args) -> dict[str, Any]:
     """Keyword arguments of `sft_vs_rl.models.load_model` from TRL's `ModelConfig` (the Trainer places the model)."""
     return {"dtype": model_args.dtype, "revision": model_args.model_revision,
             "attn_implementation": model_args.attn_implementation, "device": None}
+
+
+def load_start_model(model_args, seed: int, method: str):
+    """The model a recipe trains from. A missing folder that a recipe config writes is named with that config (RL
+    starts from the SFT recipe's output)."""
+    from sft_vs_rl.models import load_model
+
+    name = model_args.model_name_or_path
+    try:
+        return load_model(name, seed=seed, **model_kwargs(model_args))
+    except ValueError as err:
+        writers = _configs_writing(name) if not Path(name).exists() else []
+        if not writers:
+            raise
+        script = f"recipes/{writers[0].stem.split('_')[0]}_{writers[0].stem.split('_')[1]}.py"
+        config = writers[0].relative_to(RECIPES.parent)
+        raise ValueError(
+            f"`model_name_or_path` is {name!r}, which does not exist yet: {config} writes it. The {method} recipe "
+            f"starts from that checkpoint, so run `python {script} --config {config}` first, or start from a tiny "
+            "model built offline with `--model_name_or_path tiny:llama` (`tiny:mllama` for a vision config)."
+        ) from err
+
+
+def _configs_writing(output_dir: str) -> list[Path]:
+    """The recipe configs whose `output_dir` is `output_dir`."""
+    import yaml
+
+    target = Path(output_dir)
+    found = []
+    for path in sorted((RECIPES / "configs").glob("*/*.yaml")):
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(config, dict) and config.get("output_dir") and Path(config["output_dir"]) == target:
+            found.append(path)
+    return found
+
+
+def start_record(model_args) -> CheckpointRecord | None:
+    """The checkpoint record of the model a recipe starts from (`None` for a tiny spec, a Hub id or a folder
+    written elsewhere)."""
+    name = model_args.model_name_or_path
+    return read_checkpoint_record(name) if Path(name).is_dir() else None
+
+
+def run_record(script_args, model_args, method: str) -> CheckpointRecord:
+    """The record every checkpoint of a recipe's run shares: task, method, dataset config and the root base model
+    (the starting checkpoint's own base model when it has a record)."""
+    start = start_record(model_args)
+    base = start.base_model if start is not None else model_args.model_name_or_path
+    return CheckpointRecord(task=task_of(script_args.dataset_config), method=script_args.model_card_method or method,
+                            dataset_config=script_args.dataset_config, base_model=base)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -201,11 +308,11 @@ def push_checkpoint(plan: PushPlan, checkpoint_dir: str, card: dict[str, Any]) -
 
 def card_context(script_args, model_args, method: str, training: dict[str, Any]) -> dict[str, Any]:
     """Model card fields of a recipe's final checkpoint (`sft_vs_rl.model_card.ModelCardContext`)."""
-    name = model_args.model_name_or_path
+    base = run_record(script_args, model_args, method).base_model
     return {
         "task": task_of(script_args.dataset_config),
         "method": script_args.model_card_method or method,
-        "base_model": None if name.startswith(TINY_PREFIX) else name,
+        "base_model": None if base is None or base.startswith(TINY_PREFIX) else base,
         "datasets": [f"{script_args.dataset_name}:{script_args.dataset_config}"],
         "training": training,
     }
@@ -222,13 +329,19 @@ def run_sft(script_args, training_args, model_args) -> None:
     """
     from trl import SFTTrainer, get_peft_config
 
-    from sft_vs_rl.evaluation import SFTComputeCallback
-    from sft_vs_rl.models import load_model
+    from sft_vs_rl.evaluation import CheckpointRecordCallback, SFTComputeCallback
 
     push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
+    # SFT of a base (a tiny spec, a Hub model, a `base` record) is Init; SFT of an Init or SFT checkpoint is the arm.
+    start = start_record(model_args)
+    method = "sft" if start is not None and start.method in ("init", "sft") else "init"
+    initial_flops = script_args.initial_flops
+    if initial_flops is None:  # counted on from the starting checkpoint's record
+        initial_flops = start.gflops * 1e9 if start is not None and start.gflops else 0.0
+    records = CheckpointRecordCallback(run_record(script_args, model_args, method))
 
     # Model
-    model, processor = load_model(model_args.model_name_or_path, seed=training_args.seed, **model_kwargs(model_args))
+    model, processor = load_start_model(model_args, training_args.seed, "SFT")
 
     # Dataset
     train_dataset = sft_columns(load_task_dataset(script_args, script_args.dataset_train_split))
@@ -244,17 +357,17 @@ def run_sft(script_args, training_args, model_args) -> None:
         train_dataset=train_dataset,
         processing_class=processor,
         peft_config=get_peft_config(model_args),
-        callbacks=[SFTComputeCallback(initial_flops=script_args.initial_flops)],
+        callbacks=[SFTComputeCallback(initial_flops=initial_flops), records],
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    _save(trainer, processor, training_args, "SFT checkpoint")
+    _save(trainer, processor, training_args, records, "SFT checkpoint")
 
     if push is not None and trainer.accelerator.is_main_process:
         keys = (
             "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
             "lr_scheduler_type", "warmup_steps",
         )
-        _push(trainer, push, script_args, training_args, model_args, "sft", keys)
+        _push(trainer, push, script_args, training_args, model_args, method, keys)
     trainer.accelerator.wait_for_everyone()
 
 
@@ -270,12 +383,16 @@ def run_rl(script_args, training_args, model_args, *, env_id: str) -> None:
     from trl import get_peft_config
 
     from sft_vs_rl import MultiTurnVerifierPPOTrainer
-    from sft_vs_rl.models import load_model
+    from sft_vs_rl.evaluation import CheckpointRecordCallback
 
     push = plan_push(script_args, training_args)  # before any long work: an offline push fails now
+    # The PPO trainer counts its own compute; the starting checkpoint's (its record's) is added in the records.
+    start = start_record(model_args)
+    offset = start.gflops * 1e9 if start is not None and start.gflops else 0.0
+    records = CheckpointRecordCallback(run_record(script_args, model_args, "rl"), offset_flops=offset)
 
     # Model
-    model, processor = load_model(model_args.model_name_or_path, seed=training_args.seed, **model_kwargs(model_args))
+    model, processor = load_start_model(model_args, training_args.seed, "RL")
 
     # Dataset: the ID training episodes, replayed in the environment
     train_dataset = load_task_dataset(script_args, script_args.dataset_train_split)
@@ -290,10 +407,11 @@ def run_rl(script_args, training_args, model_args, *, env_id: str) -> None:
         train_dataset=train_dataset,
         processing_class=processor,
         peft_config=get_peft_config(model_args),
+        callbacks=[records],
     )
     trainer.accelerator.print(f"Environment {training_args.env_id} with {training_args.env_kwargs}")
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    _save(trainer, processor, training_args, "RL checkpoint (policy + value head)")
+    _save(trainer, processor, training_args, records, "RL checkpoint (policy + value head)")
 
     if push is not None and trainer.accelerator.is_main_process:
         keys = ("learning_rate", "num_ppo_epochs", "gamma", "gae_lambda", "clip_coef", "vf_coef", "temperature",
@@ -303,11 +421,13 @@ def run_rl(script_args, training_args, model_args, *, env_id: str) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def _save(trainer, processor, training_args, what: str) -> None:
+def _save(trainer, processor, training_args, records, what: str) -> None:
     trainer.save_model(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the model card reads the step and `flops/total` from it
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(training_args.output_dir)
+        # Last: what the checkpoint is (task, method, base model, step, compute), read by eval, push and the card.
+        write_checkpoint_record(training_args.output_dir, records.record_at(trainer.state))
     trainer.accelerator.print(f"Saved the {what} to {training_args.output_dir}")
 
 

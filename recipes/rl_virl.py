@@ -61,5 +61,6 @@ def make_parser():
 
 
 if __name__ == "__main__":
-    parser = make_parser()
-    main(*parser.parse_args_and_config())
+    from _common import run_recipe
+
+    raise SystemExit(run_recipe(make_parser, main))

@@ -35,14 +35,17 @@ class VIRLSFTScriptArguments(RecipeScriptArguments):
     """Script arguments of the V-IRL SFT recipe (see `RecipeScriptArguments` for the shared ones).
 
     Args:
-        initial_flops (`float`, *optional*, defaults to `0.0`):
+        initial_flops (`float`, *optional*):
             Compute already spent on the starting checkpoint (e.g. `6·N·D_init` when continuing SFT from Init); the
-            logged `flops/total` starts from it.
+            logged `flops/total` starts from it. Defaults to the starting checkpoint's record (the checkpoints the
+            recipes and the study write carry one), else 0.
     """
 
     dataset_name: str = field(default=VIRL_DATASET, metadata={"help": "Dataset of the library."})
     dataset_config: str = field(default="virl-l-id", metadata={"help": "ID config: virl-l-id or virl-vl-id."})
-    initial_flops: float = field(default=0.0, metadata={"help": "FLOPs spent before this run (counted on)."})
+    initial_flops: float | None = field(
+        default=None, metadata={"help": "FLOPs spent before this run (default: the starting checkpoint's record)."}
+    )
 
 
 def main(script_args, training_args, model_args):
@@ -58,5 +61,6 @@ def make_parser():
 
 
 if __name__ == "__main__":
-    parser = make_parser()
-    main(*parser.parse_args_and_config())
+    from _common import run_recipe
+
+    raise SystemExit(run_recipe(make_parser, main))

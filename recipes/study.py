@@ -78,5 +78,6 @@ def make_parser():
 
 
 if __name__ == "__main__":
-    (args,) = make_parser().parse_args_and_config()
-    main(args)
+    from _common import run_recipe
+
+    raise SystemExit(run_recipe(make_parser, main))

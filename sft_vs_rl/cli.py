@@ -16,6 +16,24 @@ from sft_vs_rl.envs.generalpoints.cards import FACE_RULES
 from sft_vs_rl.study.presets import ANSWER_FORMATS, STUDY_PRESETS
 from sft_vs_rl.tasks import METHODS, SPLITS, TASK_NAMES
 
+DEBUG_ENV = "SFT_VS_RL_DEBUG"
+"""Set to 1 to see the full traceback of an error instead of its one-line message (like `--debug`)."""
+
+USER_ERRORS = (ValueError, OSError, NotImplementedError, ImportError)
+"""What bad input raises inside the library: the message names the argument, the bad value and the fix.
+(`HubUnreachableError` is a `ConnectionError`, an `OSError`; `ResultsFormatError` a `ValueError`.)"""
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count: an int ≥ 1 (argparse reports the flag, the value and this message, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be ≥ 1")
+    return value
+
 
 def _demo(args: argparse.Namespace) -> int:
     """Play one GeneralPoints episode: a wrong answer first (to show the verifier's feedback), then a solution."""
@@ -43,15 +61,22 @@ def _config_kwargs(args: argparse.Namespace) -> dict:
     for name in ("seed", "train_size", "test_size"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set heldout_fraction=0.25")
-        try:
-            kwargs[key] = json.loads(value)
-        except ValueError:
-            kwargs[key] = value
+    kwargs.update(_parse_set(args.set, example="heldout_fraction=0.25"))
     return kwargs
+
+
+def _parse_set(items: Sequence[str] | None, example: str) -> dict:
+    """`--set KEY=VALUE` items as a dict, each value read as JSON where it parses (else kept as a string)."""
+    values = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. --set {example}")
+        try:
+            values[key] = json.loads(value)
+        except ValueError:
+            values[key] = value
+    return values
 
 
 def _dataset_ids(name: str) -> list[str]:
@@ -85,30 +110,23 @@ def _build_data(args: argparse.Namespace) -> int:
 def _push_data(args: argparse.Namespace) -> int:
     """Push dataset configs to the Hub, or write the exact upload tree with `--dry-run DIR`."""
     from sft_vs_rl.data import push_dataset
-    from sft_vs_rl.hub import HubUnreachableError
 
     kwargs = _config_kwargs(args)
     if args.repo_id and args.dataset == "all":
-        print("sft-vs-rl push-data: error: --repo-id names one repository; add --dataset generalpoints or virl",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        raise ValueError("--repo-id names one repository; add --dataset generalpoints or virl")
     for repo_id in _dataset_ids(args.dataset):
         dry_run = args.dry_run
         if dry_run is not None and args.dataset == "all":
             dry_run = f"{dry_run}/{repo_id.split('/')[-1]}"
-        try:
-            result = push_dataset(
-                repo_id,
-                args.repo_id,
-                args.config or None,
-                dry_run=dry_run,
-                private=args.private,
-                commit_message=args.commit_message,
-                **kwargs,
-            )
-        except (HubUnreachableError, ValueError) as err:
-            print(f"sft-vs-rl push-data: error: {err}", file=sys.stderr)
-            return 2
+        result = push_dataset(
+            repo_id,
+            args.repo_id,
+            args.config or None,
+            dry_run=dry_run,
+            private=args.private,
+            commit_message=args.commit_message,
+            **kwargs,
+        )
         _print_push(result, f"dataset {result.repo_id}")
     return 0
 
@@ -125,11 +143,7 @@ def _build_tiny(args: argparse.Namespace) -> int:
     """Build a tiny offline model + tokenizer/processor and save both to a folder."""
     from sft_vs_rl.models import build_tiny_model
 
-    try:
-        model, processing_class = build_tiny_model(args.kind, args.preset, vocab_size=args.vocab_size, seed=args.seed)
-    except ValueError as err:
-        print(f"sft-vs-rl build-tiny: error: {err}", file=sys.stderr)
-        return 2
+    model, processing_class = build_tiny_model(args.kind, args.preset, vocab_size=args.vocab_size, seed=args.seed)
     model.save_pretrained(args.output_dir)
     processing_class.save_pretrained(args.output_dir)
     num_parameters, vocab = model.num_parameters(), model.config.get_text_config().vocab_size
@@ -155,13 +169,9 @@ def _eval(args: argparse.Namespace) -> int:
     for name in ("step", "gflops", "verify_iterations", "num_episodes"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
-    try:
-        records = evaluate_checkpoint(
-            args.checkpoint, args.task, splits=args.split, output=args.output, dataset_kwargs=dataset_kwargs, **kwargs
-        )
-    except (ValueError, FileNotFoundError, OSError) as err:
-        print(f"sft-vs-rl eval: error: {err}", file=sys.stderr)
-        return 2
+    records = evaluate_checkpoint(
+        args.checkpoint, args.task, splits=args.split, output=args.output, dataset_kwargs=dataset_kwargs, **kwargs
+    )
     print(results_table_markdown(Results(records=records)), end="")
     print(f"appended {len(records)} records to {args.output}")
     return 0
@@ -170,18 +180,10 @@ def _eval(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     """Draw the paper's figures from a results file."""
     from sft_vs_rl.evaluation.plots import plot_all
-    from sft_vs_rl.evaluation.results import ResultsFormatError, load_results
+    from sft_vs_rl.evaluation.results import load_results
 
-    try:
-        results = load_results(args.results)
-    except (FileNotFoundError, ResultsFormatError) as err:
-        print(f"sft-vs-rl plot: error: {err}", file=sys.stderr)
-        return 2
-    try:
-        written = plot_all(results, args.output_dir, smooth=not args.no_smooth, formats=args.format)
-    except ImportError as err:  # matplotlib / scipy are the [plots] extra
-        print(f"sft-vs-rl plot: error: {err}", file=sys.stderr)
-        return 2
+    results = load_results(args.results)
+    written = plot_all(results, args.output_dir, smooth=not args.no_smooth, formats=args.format)
     for path in written:
         print(path)
     if not written:
@@ -193,46 +195,42 @@ def _plot(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     """Push a checkpoint with its model card to the Hub, or write the exact upload tree with `--dry-run DIR`."""
     import tempfile
+    from pathlib import Path
 
-    from sft_vs_rl.hub import HubUnreachableError, check_hub_reachable, push_folder
+    from sft_vs_rl.hub import check_hub_reachable, push_folder
     from sft_vs_rl.model_card import prepare_model_upload
 
     context = {"task": args.task, "method": args.method, "repo_id": args.repo_id, "base_model": args.base_model}
     if args.card_context:
-        from pathlib import Path
-
         extra = json.loads(Path(args.card_context).read_text(encoding="utf-8"))
         if not isinstance(extra, dict):
-            print(f"sft-vs-rl push: error: {args.card_context} must hold a JSON object", file=sys.stderr)
-            return 2
+            raise ValueError(f"--card-context {args.card_context}: the file must hold a JSON object")
         context.update({k: v for k, v in extra.items() if v is not None})
-    if args.results:
-        context["results"] = args.results
-    if args.checkpoint_name:
-        context["checkpoint"] = args.checkpoint_name
-    if args.step is not None:
-        context["step"] = args.step
-    if args.dataset:
-        context["datasets"] = args.dataset
-    if args.license:
-        context["license"] = args.license
-    try:
-        if args.dry_run is None:
-            check_hub_reachable()  # before copying weights: fail in seconds, not after the long work
-        with tempfile.TemporaryDirectory(prefix="sft_vs_rl_upload_") as tmp:
-            tree = prepare_model_upload(args.checkpoint, tmp, context)
-            result = push_folder(
-                tree,
-                args.repo_id,
-                dry_run=args.dry_run,
-                private=args.private,
-                commit_message=args.commit_message or f"Upload {args.method} checkpoint with sft-vs-rl",
-            )
-    except (HubUnreachableError, ValueError, FileNotFoundError) as err:
-        print(f"sft-vs-rl push: error: {err}", file=sys.stderr)
-        return 2
+    optional = {"results": args.results, "checkpoint": args.checkpoint_name, "step": args.step,
+                "datasets": args.dataset, "license": args.license}
+    context.update({k: v for k, v in optional.items() if v is not None})
+    if args.dry_run is None:
+        check_hub_reachable()  # before copying weights: fail in seconds, not after the long work
+    with tempfile.TemporaryDirectory(prefix="sft_vs_rl_upload_") as tmp:
+        # Task, method, base model, step and compute default to the checkpoint record's (flags override them).
+        tree = prepare_model_upload(args.checkpoint, tmp, {k: v for k, v in context.items() if v is not None})
+        result = push_folder(
+            tree,
+            args.repo_id,
+            dry_run=args.dry_run,
+            private=args.private,
+            commit_message=args.commit_message or f"Upload {_card_method(tree)} checkpoint with sft-vs-rl",
+        )
     _print_push(result, result.repo_id)
     return 0
+
+
+def _card_method(tree: str) -> str:
+    """The method of an upload tree (its checkpoint record, written by `prepare_model_upload` as the card says)."""
+    from sft_vs_rl.models import read_checkpoint_record
+
+    record = read_checkpoint_record(tree)
+    return record.method if record is not None else "a"
 
 
 def _study(args: argparse.Namespace) -> int:
@@ -244,25 +242,13 @@ def _study(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("sft_vs_rl.study").setLevel(logging.INFO)
-    overrides = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set rl_updates=8")
-        try:
-            overrides[key] = json.loads(value)
-        except ValueError:
-            overrides[key] = value
+    overrides = _parse_set(args.set, example="rl_updates=8")
     if args.answer_format:
         overrides["answer_format"] = args.answer_format
     start = time.time()
-    try:
-        path = run_study(args.task, args.preset, args.output_dir, seeds=args.seeds,
-                         verify_iterations=args.verify_iterations, force=args.force, num_threads=args.num_threads,
-                         **overrides)
-    except (ValueError, NotImplementedError) as err:
-        print(f"sft-vs-rl study: error: {err}", file=sys.stderr)
-        return 2
+    path = run_study(args.task, args.preset, args.output_dir, seeds=args.seeds,
+                     verify_iterations=args.verify_iterations, force=args.force, num_threads=args.num_threads,
+                     **overrides)
     print((path.parent / "results.md").read_text(encoding="utf-8"))
     print(f"study done in {time.time() - start:.0f} s: {path}, {path.parent / 'results.md'}, {path.parent / 'figures'}")
     return 0
@@ -282,13 +268,14 @@ def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, help="config seed (default: the config's, 0)")
     parser.add_argument("--train-size", type=int, help="training rows of ID configs (default: the config's)")
-    parser.add_argument("--test-size", type=int, help="test rows (default: the config's, the paper's sizes)")
+    parser.add_argument("--test-size", type=positive_int, help="test rows (default: the config's, the paper's sizes)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other config field (JSON value)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `sft-vs-rl` parser: one subcommand per job, each with its handler as `args.handler`."""
     parser = argparse.ArgumentParser(prog="sft-vs-rl", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help=f"show tracebacks of errors (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data_commands(sub)
     _add_model_commands(sub)
@@ -307,7 +294,7 @@ def _add_data_commands(sub) -> None:
     build_data = sub.add_parser("build-data", help="build dataset configs to parquet (push_to_hub's layout), offline")
     _add_dataset_arguments(build_data)
     build_data.add_argument("--output-dir", required=True, help="folder to write (per dataset with --dataset all)")
-    build_data.add_argument("--num-proc", type=int, help="worker processes for generation (same data)")
+    build_data.add_argument("--num-proc", type=positive_int, help="worker processes for generation (same data)")
     build_data.set_defaults(handler=_build_data)
 
     push_data = sub.add_parser("push-data", help="push dataset configs to the Hub (or --dry-run DIR)")
@@ -331,27 +318,30 @@ def _add_model_commands(sub) -> None:
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a task's ID/OOD test splits (results JSON)")
     evaluate.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
-    evaluate.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
+    evaluate.add_argument("--task", choices=TASK_NAMES, help="task (default: the checkpoint record's)")
     evaluate.add_argument("--split", nargs="+", choices=SPLITS, help="default: all")
-    evaluate.add_argument("--method", default="rl", choices=METHODS, help="default: rl")
+    evaluate.add_argument("--method", choices=METHODS, help="default: the checkpoint record's, else rl")
     evaluate.add_argument("--output", default="results.json", help="results file to create or extend")
     evaluate.add_argument("--step", type=int, help="checkpoint step (default: from trainer_state.json)")
-    evaluate.add_argument("--gflops", type=float, help="training GFLOPs (default: trainer_state.json flops/total)")
-    evaluate.add_argument("--initial-gflops", type=float, default=0.0, help="added to the logged compute (Init's)")
-    evaluate.add_argument("--num-episodes", type=int, help="evaluate only the first N test episodes")
-    evaluate.add_argument("--test-size", type=int, help="test split size override of the dataset config")
-    evaluate.add_argument("--batch-size", type=int, default=16, help="environments per generate call (default: 16)")
-    evaluate.add_argument("--max-new-tokens", type=int, default=256, help="tokens per answer (default: 256)")
-    evaluate.add_argument("--verify-iterations", type=int, help="graded tries override (default: the data's)")
+    evaluate.add_argument("--gflops", type=float,
+                          help="training GFLOPs (default: the checkpoint record's, else trainer_state.json's)")
+    evaluate.add_argument("--initial-gflops", type=float, default=0.0,
+                          help="added to trainer_state.json's compute (Init's) for checkpoints without a record")
+    evaluate.add_argument("--num-episodes", type=positive_int, help="evaluate only the first N test episodes")
+    evaluate.add_argument("--test-size", type=positive_int, help="test split size override of the dataset config")
+    evaluate.add_argument("--batch-size", type=positive_int, default=16,
+                          help="environments per generate call (default: 16)")
+    evaluate.add_argument("--max-new-tokens", type=positive_int, default=256, help="tokens per answer (default: 256)")
+    evaluate.add_argument("--verify-iterations", type=positive_int, help="graded tries override (default: the data's)")
     evaluate.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
     evaluate.set_defaults(handler=_eval)
 
     push = sub.add_parser("push", help="push a checkpoint with its model card to the Hub (or --dry-run DIR)")
     push.add_argument("checkpoint", help="checkpoint folder (save_pretrained layout or Trainer checkpoint-N)")
     push.add_argument("--repo-id", required=True, help="destination model repo, ORG/NAME")
-    push.add_argument("--task", required=True, choices=TASK_NAMES, help="task")
-    push.add_argument("--method", required=True, choices=METHODS, help="how it was trained")
-    push.add_argument("--base-model", help="model training started from (Hub id or name)")
+    push.add_argument("--task", choices=TASK_NAMES, help="task (default: the checkpoint record's)")
+    push.add_argument("--method", choices=METHODS, help="how it was trained (default: the checkpoint record's)")
+    push.add_argument("--base-model", help="model training started from (default: the checkpoint record's)")
     push.add_argument("--results", help="results JSON; the card shows this checkpoint's records")
     push.add_argument("--checkpoint-name", help="the checkpoint's `checkpoint` field in the results file")
     push.add_argument("--step", type=int, help="the checkpoint's step (default: from trainer_state.json)")
@@ -375,11 +365,11 @@ def _add_study_commands(sub) -> None:
     study.add_argument("--preset", default="smoke", choices=list(STUDY_PRESETS), help="default: smoke")
     study.add_argument("--output-dir", required=True, help="folder of every stage's output (resumable)")
     study.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the SFT and RL arms (default: 0)")
-    study.add_argument("--verify-iterations", type=int, nargs="+", metavar="V",
+    study.add_argument("--verify-iterations", type=positive_int, nargs="+", metavar="V",
                        help="RL training budgets of the verification-iteration ablation, e.g. 1 3 5 10")
     study.add_argument("--answer-format", choices=ANSWER_FORMATS, help="GP answer format (default: the preset's)")
     study.add_argument("--set", action="append", metavar="KEY=VALUE", help="any StudyPreset field (JSON value)")
-    study.add_argument("--num-threads", type=int, default=2, help="torch threads on CPU (default: 2)")
+    study.add_argument("--num-threads", type=positive_int, default=2, help="torch threads on CPU (default: 2)")
     study.add_argument("--force", action="store_true", help="delete the output folder first and redo every stage")
     study.set_defaults(handler=_study)
 
@@ -394,10 +384,24 @@ def _add_study_commands(sub) -> None:
 
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand. Bad input ends with one `sft-vs-rl COMMAND: error: ...` line and exit status 2; the
+    traceback is shown only with `--debug` or `SFT_VS_RL_DEBUG=1`."""
+    import os
+
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        return args.handler(args)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        print(f"sft-vs-rl {args.command}: error: {err}", file=sys.stderr)
+        print(f"(run with --debug or {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sft-vs-rl {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

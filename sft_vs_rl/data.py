@@ -65,6 +65,8 @@ DATASETS: dict[str, dict[str, Any]] = {
 """Repository id → builder (`module:Class`) and the modules whose source code the cached data depend on."""
 
 _SHORT_NAMES = {repo_id.split("/", 1)[1]: repo_id for repo_id in DATASETS}
+SPLIT_NAMES = ("train", "test")
+"""Splits of every config: `train` (ID configs) and `test`."""
 
 
 def _resolve_repo_id(repo_id: str) -> str:
@@ -209,6 +211,11 @@ def load_dataset(
     ```
     """
     builder = load_dataset_builder(repo_id, name, cache_dir=cache_dir, **config_kwargs)
+    config = builder.config
+    if split is not None and split not in SPLIT_NAMES:
+        raise ValueError(f"split={split!r} is not a split of the library's datasets; choose one of {SPLIT_NAMES}.")
+    if split == "train" and config.has_train and config.train_size == 0:
+        raise ValueError(f"split='train' of {config.name!r} with train_size=0 is empty; set train_size ≥ 1.")
     builder.download_and_prepare(num_proc=num_proc)
     if split is not None and split not in builder.info.splits:
         raise ValueError(

@@ -20,6 +20,7 @@ from typing import Any
 
 from sft_vs_rl.evaluation.results import METRIC_LABELS, ResultRecord, Results, load_results, save_results
 from sft_vs_rl.models.checkpoint import count_checkpoint_parameters, read_checkpoint_compute
+from sft_vs_rl.models.record import RECORD_NAME, CheckpointRecord, read_checkpoint_record, write_checkpoint_record
 from sft_vs_rl.tasks import CITATION_BIBTEX, METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
 logger = logging.getLogger(__name__)
@@ -209,6 +210,25 @@ def render_model_card(context: ModelCardContext | Mapping[str, Any]) -> str:
     )
 
 
+def _with_record(context: Mapping[str, Any], record: CheckpointRecord | None, folder: Path) -> dict[str, Any]:
+    """`context` with task, method, base model, step and compute taken from the checkpoint record where absent."""
+    context = dict(context)
+    if record is not None:
+        for key in ("task", "method", "base_model", "step", "gflops"):
+            if context.get(key) is None and getattr(record, key) is not None:
+                context[key] = getattr(record, key)
+        if not context.get("datasets") and record.dataset_config:
+            context["datasets"] = [f"{get_task(record.task).dataset}:{record.dataset_config}"]
+    missing = [key for key in ("task", "method") if context.get(key) is None]
+    if missing:
+        flags = " and ".join(f"--{key}" for key in missing)
+        raise ValueError(
+            f"{', '.join(missing)} of {str(folder)!r} unknown: it holds no {RECORD_NAME} (checkpoints the library "
+            f"writes do); pass {flags}."
+        )
+    return context
+
+
 def prepare_model_upload(
     checkpoint_dir: str | Path,
     out_dir: str | Path,
@@ -244,7 +264,10 @@ def prepare_model_upload(
     """
     checkpoint_dir, out_dir = Path(checkpoint_dir), Path(out_dir)
     if not checkpoint_dir.is_dir():
-        raise ValueError(f"prepare_model_upload: checkpoint_dir={str(checkpoint_dir)!r} is not a directory.")
+        raise ValueError(
+            f"checkpoint {str(checkpoint_dir)!r}: no such folder; name a checkpoint folder, e.g. a study's "
+            "`rl/checkpoint-8` or a recipe's `output_dir`."
+        )
     if not any((checkpoint_dir / name).is_file() for name in ("config.json", "adapter_config.json")):
         raise ValueError(
             f"prepare_model_upload: {str(checkpoint_dir)!r} has no config.json or adapter_config.json; pass a folder "
@@ -260,15 +283,15 @@ def prepare_model_upload(
             f"prepare_model_upload: {str(checkpoint_dir)!r} holds no *.safetensors weights; save with "
             "safe_serialization (pickled *.bin files are not uploaded)."
         )
-    context = (
-        card_context if isinstance(card_context, ModelCardContext) else ModelCardContext.from_mapping(card_context)
-    )
+    record = read_checkpoint_record(checkpoint_dir)
+    if not isinstance(card_context, ModelCardContext):
+        card_context = _with_record(card_context, record, checkpoint_dir)
+    context = card_context if isinstance(card_context, ModelCardContext) else ModelCardContext.from_mapping(card_context)
     compute = read_checkpoint_compute(checkpoint_dir)
-    step, gflops = compute.step, compute.gflops
     if context.step is None:
-        context.step = step
+        context.step = compute.step
     if context.gflops is None:
-        context.gflops = gflops
+        context.gflops = compute.gflops
     if context.model_type is None and (checkpoint_dir / "config.json").is_file():
         context.model_type = json.loads((checkpoint_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
     if context.n_params is None:
@@ -280,6 +303,11 @@ def prepare_model_upload(
     for path in selected:
         shutil.copy2(path, out_dir / path.name)
     (out_dir / "README.md").write_text(render_model_card(context), encoding="utf-8")
+    # The uploaded record says what the card says (flags that overrode the checkpoint's record included).
+    write_checkpoint_record(out_dir, CheckpointRecord(
+        task=context.task, method=context.method, base_model=context.base_model, step=context.step,
+        gflops=context.gflops, dataset_config=record.dataset_config if record is not None else None,
+    ))
     if context.results is not None:
         save_results(context.results, out_dir / RESULTS_FILENAME)
     return out_dir

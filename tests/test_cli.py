@@ -55,9 +55,9 @@ def test_build_data_writes_a_loadable_tree(tmp_path, capsys):
     assert rows.num_rows == 3 and {kw["face_rule"] for kw in rows["env_kwargs"]} == {"11-12-13"}
 
 
-def test_set_needs_key_equals_value():
-    with pytest.raises(SystemExit, match="expected KEY=VALUE"):
-        main(["build-data", "--dataset", "virl", "--set", "test_size", "--output-dir", "x"])
+def test_set_needs_key_equals_value(capsys):
+    assert main(["build-data", "--dataset", "virl", "--set", "test_size", "--output-dir", "x"]) == 2
+    assert "--set 'test_size': expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_push_data_refuses_one_repo_for_all_datasets(capsys):

@@ -91,6 +91,7 @@ def test_prepare_model_upload(checkpoint, tmp_path):
         "config.json",
         "generation_config.json",
         "model.safetensors",
+        "sft_vs_rl_checkpoint.json",
         "sft_vs_rl_results.json",
         "tokenizer.json",
         "tokenizer_config.json",

@@ -86,16 +86,61 @@ def _task_split_of(rows: Sequence[Mapping[str, Any]], task: str | None, split: s
 def _checkpoint_compute(
     path: Path, step: int | None, gflops: float | None, initial_gflops: float
 ) -> tuple[int | None, float | None]:
-    """`step` and `gflops` as given, else read from the checkpoint's `trainer_state.json` (compute plus
-    `initial_gflops`)."""
-    from sft_vs_rl.models import read_checkpoint_compute
+    """`step` and `gflops` as given, else the checkpoint record's (cumulative compute), else read from
+    `trainer_state.json` (its `flops/total` plus `initial_gflops`)."""
+    from sft_vs_rl.models import read_checkpoint_compute, read_checkpoint_record
 
+    record = read_checkpoint_record(path)
+    if record is not None:
+        step = record.step if step is None else step
+        gflops = record.gflops if gflops is None else gflops
     compute = read_checkpoint_compute(path)
     if step is None:
         step = compute.step
     if gflops is None and compute.gflops is not None:
         gflops = initial_gflops + compute.gflops
     return step, gflops
+
+
+def checkpoint_identity(path: str | Path, task: str | None, method: str | None) -> tuple[str, str]:
+    """`(task, method)` of a checkpoint: the arguments where given, else its checkpoint record's, else `method="rl"`.
+
+    Raises `ValueError` when `task` is missing and the checkpoint holds no record, or when `task` contradicts the
+    record (a GP checkpoint evaluated on V-IRL measures nothing).
+    """
+    from sft_vs_rl.models import read_checkpoint_record
+    from sft_vs_rl.models.record import RECORD_NAME
+
+    record = read_checkpoint_record(path) if Path(path).is_dir() else None
+    if task is None:
+        if record is None:
+            raise ValueError(
+                f"`task` is not given and {str(path)!r} holds no {RECORD_NAME} that would say it; pass the task "
+                "(`--task gp-l`, `gp-vl`, `virl-l` or `virl-vl`)."
+            )
+        task = record.task
+    elif record is not None and record.task != task:
+        raise ValueError(
+            f"`task` is {task!r} but {str(path)!r} is a {record.task} checkpoint (its {RECORD_NAME}); evaluate it on "
+            f"{record.task} (drop `--task`), or name a {task} checkpoint."
+        )
+    get_task(task)
+    return task, method or (record.method if record is not None else "rl")
+
+
+def check_model_fits_task(model: Any, task: str, checkpoint: str | Path) -> None:
+    """Refuse a text-only model for an image task: its prompts hold images the model cannot read."""
+    if not get_task(task).visual:
+        return
+    from sft_vs_rl.models.loading import is_image_text
+
+    if not is_image_text(model.config):
+        kind = getattr(model.config, "model_type", type(model).__name__)
+        text_task = task.replace("-vl", "-l")
+        raise ValueError(
+            f"`task` is {task!r}, an image task, but {str(checkpoint)!r} is a text-only model ({kind}); evaluate it "
+            f"on {text_task}, or name an image-text checkpoint (Mllama; `tiny:mllama` builds one offline)."
+        )
 
 
 def _record_gflops(gflops: float | None, method: str) -> float:
@@ -164,7 +209,7 @@ def evaluate(
     processor: Any = None,
     task: str | None = None,
     split: str | None = None,
-    method: str = "rl",
+    method: str | None = None,
     step: int | None = None,
     gflops: float | None = None,
     initial_gflops: float = 0.0,
@@ -189,16 +234,19 @@ def evaluate(
             Tokenizer or processor of `model_or_path` (left padding); required when a model object is given.
         task (`str`, *optional*), split (`str`, *optional*):
             Defaults to what the rows' `config_name` says (e.g. `"gp-l-ood-rule"` → `"gp-l"`, `"ood-rule"`).
-        method (`str`, *optional*, defaults to `"rl"`):
-            `"base"`, `"init"`, `"sft"` or `"rl"`, as recorded in the results.
+        method (`str`, *optional*):
+            `"base"`, `"init"`, `"sft"` or `"rl"`, as recorded in the results; defaults to the checkpoint record's
+            (`sft_vs_rl_checkpoint.json`) when a path is given, else `"rl"`.
         step (`int`, *optional*):
-            Training step of the checkpoint; read from `trainer_state.json` when a path is given, else 0.
+            Training step of the checkpoint; read from its record or `trainer_state.json` when a path is given,
+            else 0.
         gflops (`float`, *optional*):
-            Training compute of the checkpoint in GFLOPs. Read from `trainer_state.json` (`flops/total`) when a path
-            is given; required otherwise, except for `method="base"` (0).
+            Training compute of the checkpoint in GFLOPs. Read from the checkpoint record (cumulative) or
+            `trainer_state.json` (`flops/total`) when a path is given; required otherwise, except for
+            `method="base"` (0).
         initial_gflops (`float`, *optional*, defaults to `0.0`):
             Added to the compute read from `trainer_state.json` (e.g. the Init's SFT compute for an RL run, whose
-            trainer counts only its own).
+            trainer counts only its own); not to a checkpoint record's, which is cumulative already.
         checkpoint (`str`, *optional*):
             Name stored in the record; defaults to the path.
         batch_size (`int`, *optional*, defaults to `16`):
@@ -231,24 +279,28 @@ def evaluate(
     MetricValue(value=..., stderr=..., n=234)
     ```
     """
-    if method not in METHODS:
+    if method is not None and method not in METHODS:
         raise ValueError(f"evaluate: method={method!r} is not valid; choose one of {', '.join(METHODS)}.")
-    if batch_size < 1:
-        raise ValueError(f"evaluate: batch_size={batch_size!r} must be ≥ 1.")
+    for name, value in (("batch_size", batch_size), ("max_new_tokens", max_new_tokens), ("num_episodes", num_episodes)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"evaluate: `{name}` is {value!r}; it must be an int ≥ 1.")
     rows = _rows(episodes, num_episodes)
     task, split = _task_split_of(rows, task, split)
     if isinstance(model_or_path, (str, Path)):
         from sft_vs_rl.models import load_model
 
         path = Path(model_or_path)
+        task, method = checkpoint_identity(path, task, method)
         step, gflops = _checkpoint_compute(path, step, gflops, initial_gflops)
         checkpoint = checkpoint or str(path)
         model, loaded_processor = load_model(path)
+        check_model_fits_task(model, task, path)
         processor = processor if processor is not None else loaded_processor
     elif processor is None:
         raise ValueError("evaluate: pass processor= (the model's tokenizer or processor) with a model object.")
     else:
         model = model_or_path
+    method = method or "rl"
     gflops = _record_gflops(gflops, method)
     env_kwargs = _env_kwargs(rows, verify_iterations)
 
@@ -274,7 +326,7 @@ def evaluate(
 
 def evaluate_checkpoint(
     checkpoint: str | Path,
-    task: str,
+    task: str | None = None,
     *,
     splits: Sequence[str] | None = None,
     output: str | Path | None = None,
@@ -286,8 +338,10 @@ def evaluate_checkpoint(
     Args:
         checkpoint (`str` or `Path`):
             Checkpoint folder (loaded once for all splits).
-        task (`str`):
-            `"gp-l"`, `"gp-vl"`, `"virl-l"` or `"virl-vl"`.
+        task (`str`, *optional*):
+            `"gp-l"`, `"gp-vl"`, `"virl-l"` or `"virl-vl"`; defaults to the checkpoint record's (a checkpoint the
+            library wrote says what it is). A task that contradicts the record, or an image task for a text-only
+            model, raises `ValueError`.
         splits (`Sequence[str]`, *optional*):
             Defaults to every split of the task (`sft_vs_rl.tasks.get_task(task).splits`).
         output (`str` or `Path`, *optional*):
@@ -303,11 +357,13 @@ def evaluate_checkpoint(
     from sft_vs_rl.data import load_dataset
     from sft_vs_rl.models import load_model
 
+    path = Path(checkpoint)
+    task, evaluate_kwargs["method"] = checkpoint_identity(path, task, evaluate_kwargs.get("method"))
     info = get_task(task)
     splits = [info.check_split(split) for split in splits] if splits else list(info.splits)
     results = load_results(output) if output is not None and Path(output).is_file() else Results()
-    path = Path(checkpoint)
     model, processor = load_model(path)
+    check_model_fits_task(model, task, path)
     evaluate_kwargs["step"], evaluate_kwargs["gflops"] = _checkpoint_compute(
         path, evaluate_kwargs.get("step"), evaluate_kwargs.get("gflops"),
         float(evaluate_kwargs.pop("initial_gflops", 0.0)),

@@ -19,12 +19,13 @@ as it was.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LLAMA_PAD_TOKEN", "TINY_PREFIX", "load_model", "parse_tiny_spec", "tokenizer_of"]
+__all__ = ["LLAMA_PAD_TOKEN", "TINY_PREFIX", "is_image_text", "load_model", "parse_tiny_spec", "tokenizer_of"]
 
 TINY_PREFIX = "tiny:"
 """Prefix of a tiny offline model spec, `tiny:<kind>[:<preset>]` (see `sft_vs_rl.models.build_tiny_model`)."""
@@ -130,11 +131,40 @@ def load_model(
     return model.eval(), processor
 
 
-def _is_image_text(config) -> bool:
+def is_image_text(config) -> bool:
     """Whether a config belongs to an image-text-to-text model (Mllama, LLaVA, Qwen2-VL, …)."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     return config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    """`name` or `org/name` of letters, digits, `-`, `_`, `.` (huggingface_hub's repo id rule), not a path."""
+    return re.fullmatch(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*", name) is not None and ".." not in name
+
+
+def _not_a_model(name: str) -> str:
+    """Why `name` is neither a model folder nor a loadable Hub id: which of the two it looks like, and the fix."""
+    folder = Path(name)
+    if folder.is_dir():
+        held = sorted(p.name for p in folder.iterdir())[:8]
+        checkpoints = sorted(p.name for p in folder.glob("checkpoint-*"))
+        more = f" It holds Trainer checkpoints {checkpoints}: name one of them." if checkpoints else ""
+        return (f"`model_name_or_path` is {name!r}, a folder without config.json or adapter_config.json (it holds "
+                f"{held}), so not a saved model.{more} {_NOT_A_MODEL_HINT}")
+    if folder.exists():
+        return f"`model_name_or_path` is {name!r}, a file, not a model folder. {_NOT_A_MODEL_HINT}"
+    if not _looks_like_hub_id(name):
+        return (f"`model_name_or_path` is {name!r}: no such folder (and not a Hub id, which reads ORG/NAME). If an "
+                "earlier step writes it (the SFT recipe writes the checkpoint the RL recipe starts from; a study "
+                f"writes base/ and init/), run that step first. {_NOT_A_MODEL_HINT}")
+    from huggingface_hub import constants
+
+    offline = " (HF_HUB_OFFLINE=1 is set)" if constants.HF_HUB_OFFLINE else ""
+    return (f"`model_name_or_path` is {name!r}: no such local folder, and as a Hub model id it cannot be loaded here"
+            f"{offline}: the Hub is unreachable or the id does not exist, and it is not in the local cache. Download "
+            f"it where the Hub is reachable (`hf download {name}`), or {_NOT_A_MODEL_HINT[0].lower()}"
+            f"{_NOT_A_MODEL_HINT[1:]}")
 
 
 def _from_pretrained(name: str, *, dtype: Any, revision: str | None, attn_implementation: str | None):
@@ -144,20 +174,24 @@ def _from_pretrained(name: str, *, dtype: Any, revision: str | None, attn_implem
     try:
         config = AutoConfig.from_pretrained(name, revision=revision)
     except (OSError, ValueError) as err:
-        raise ValueError(
-            f"`model_name_or_path` is {name!r}, which is neither a model folder nor a Hub model id that can be "
-            f"loaded here ({type(err).__name__}: {err}). {_NOT_A_MODEL_HINT}"
-        ) from err
+        raise ValueError(_not_a_model(name)) from err
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
     kwargs: dict[str, Any] = {"revision": revision, "dtype": dtype}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
-    if _is_image_text(config):
-        return (AutoModelForImageTextToText.from_pretrained(name, **kwargs),
-                AutoProcessor.from_pretrained(name, revision=revision))
-    return (AutoModelForCausalLM.from_pretrained(name, **kwargs),
-            AutoTokenizer.from_pretrained(name, revision=revision))
+    image_text = is_image_text(config)
+    try:
+        processor = (AutoProcessor if image_text else AutoTokenizer).from_pretrained(name, revision=revision)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        what = "processor (preprocessor_config.json, tokenizer files)" if image_text else "tokenizer (tokenizer.json)"
+        raise ValueError(
+            f"`model_name_or_path` is {name!r}: it holds a model (config.json) but no {what} that loads. Save the "
+            "processor beside the weights, `processor.save_pretrained(folder)` (the recipes and the study do), or "
+            "copy it from the run's output folder."
+        ) from err
+    model_cls = AutoModelForImageTextToText if image_text else AutoModelForCausalLM
+    return model_cls.from_pretrained(name, **kwargs), processor
 
 
 def _load_merged_adapter(folder: Path, *, seed: int, **kwargs: Any):
@@ -175,7 +209,7 @@ def _load_merged_adapter(folder: Path, *, seed: int, **kwargs: Any):
     base, _ = load_model(base_name, device=None, seed=seed, **kwargs)
     model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
     # The recipes save the processor (tokenizer and chat template as trained) beside the adapters.
-    loader = AutoProcessor if _is_image_text(model.config) else AutoTokenizer
+    loader = AutoProcessor if is_image_text(model.config) else AutoTokenizer
     return model, loader.from_pretrained(str(folder))
 
 

@@ -223,7 +223,25 @@ def resolve_study_preset(name: str | StudyPreset, task: str, **changes: Any) -> 
         preset = dataclasses.replace(preset, **changes)
     if preset.answer_format not in ANSWER_FORMATS:
         raise ValueError(f"answer_format={preset.answer_format!r} must be one of {list(ANSWER_FORMATS)}.")
+    _check_sizes(preset)
     return _fit_answers(preset, task, explicit="max_new_tokens" in changes)
+
+
+_COUNTS_FROM_ZERO = ("corpus_size", "pretrain_steps", "pretrain_warmup", "rl_warmup_updates")
+"""Count fields where 0 is meaningful (no pretraining corpus or steps for a Hub base; no warm-up)."""
+
+
+def _check_sizes(preset: StudyPreset) -> None:
+    """Every count of the preset is an int ≥ 1 (≥ 0 for `_COUNTS_FROM_ZERO`), every learning rate > 0."""
+    for f in dataclasses.fields(StudyPreset):
+        value = getattr(preset, f.name)
+        if f.type in ("int", int):
+            low = 0 if f.name in _COUNTS_FROM_ZERO else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"StudyPreset field `{f.name}` is {value!r}; it must be an int ≥ {low} "
+                                 f"(e.g. --set {f.name}={max(low, 1)}).")
+        elif f.name.endswith("_lr") and f.name != "rl_value_lr" and not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"StudyPreset field `{f.name}` is {value!r}; a learning rate must be a number > 0.")
 
 
 def _fit_answers(preset: StudyPreset, task: str, explicit: bool) -> StudyPreset:

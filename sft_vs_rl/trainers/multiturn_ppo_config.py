@@ -311,7 +311,8 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
                 "value head as baseline. Set `num_generations=1` (the default) and raise `num_envs` or "
                 "`per_device_train_batch_size` for more samples."
             )
-        for name in ("num_envs", "num_ppo_epochs", "num_mini_batches"):
+        for name in ("num_envs", "num_ppo_epochs", "num_mini_batches", "per_device_train_batch_size",
+                     "steps_per_generation", "max_completion_length"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"`{name}` is {getattr(self, name)}; it must be a positive integer.")
         for name in ("gamma", "gae_lambda"):

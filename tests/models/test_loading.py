@@ -100,7 +100,7 @@ def test_peft_adapter_folder_is_merged_into_its_base(llama_folder, tmp_path):
     ("name", "message"),
     [
         ("", "`model_name_or_path` is not set"),  # nothing named
-        ("runs/gp-l/rl/checkpoint-40", "neither a model folder nor a Hub model id.*tiny:llama"),  # a missing folder
+        ("runs/gp-l/rl/checkpoint-40", "'runs/gp-l/rl/checkpoint-40': no such folder.*tiny:llama"),  # a missing folder
     ],
 )
 def test_not_a_model(name, message):

@@ -182,8 +182,8 @@ def test_offline_push_fails_before_training(tmp_path):
                   "--push_to_hub", "--hub_model_id", "me/gp-l-init")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
-    assert "HubUnreachableError" in proc.stderr and "--dry-run DIR" in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr  # one message, no traceback
+    assert "sft_gp.py: error:" in proc.stderr and "HF_HUB_OFFLINE" in proc.stderr and "--dry-run DIR" in proc.stderr
     assert "Tokenizing" not in proc.stderr and not (out / "model.safetensors").exists()  # nothing was trained
 
 
