@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from sft_vs_rl.models import read_checkpoint_record
+
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 CONFIGS = sorted(c for c in (RECIPES / "configs").glob("*/*.yaml") if c.stem.startswith(("sft_", "rl_")))
@@ -136,12 +138,19 @@ def test_gp_l_sft_then_rl_with_push_dry_run(tmp_path):
                  *SFT_TINY, *data)[1:]])
     assert (sft / "model.safetensors").is_file() and (sft / "tokenizer.json").is_file()
     assert last_log(sft, "flops/total") > 0  # the paper's SFT compute, logged by SFTComputeCallback
+    init = read_checkpoint_record(sft)  # SFT of a tiny base is Init
+    assert (init.task, init.method, init.dataset_config, init.base_model) == ("gp-l", "init", "gp-l-id",
+                                                                              "tiny:llama:nano")
+    assert init.gflops == pytest.approx(last_log(sft, "flops/total") / 1e9)
     # RL from the SFT output, then the model upload tree written by the dry run
     run(recipe("rl_gp", "rl_gp_l", "--model_name_or_path", str(sft), "--output_dir", str(rl), *RL_TINY, *data,
                "--push_to_hub", "--hub_model_id", "me/gp-l-rl", "--push_dry_run", str(dry)))
     assert (rl / "value_head.safetensors").is_file()
     assert last_log(rl, "flops/total") > 0 and "env/reward_per_turn" in json.dumps(
         json.loads((rl / "trainer_state.json").read_text())["log_history"])
+    record = read_checkpoint_record(rl)  # the RL record counts the Init's compute on
+    assert (record.method, record.base_model) == ("rl", "tiny:llama:nano")
+    assert record.gflops == pytest.approx(init.gflops + last_log(rl, "flops/total") / 1e9)
     uploaded = sorted(p.name for p in dry.iterdir())
     assert {"README.md", "config.json", "model.safetensors", "value_head.safetensors"} <= set(uploaded)
     assert "rl" in (dry / "README.md").read_text()
