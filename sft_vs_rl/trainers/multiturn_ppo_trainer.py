@@ -436,6 +436,43 @@ def ppo_forward(model: nn.Module, batch: dict[str, torch.Tensor], image_token_id
     )
 
 
+def turn_lengths(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Tokens of each turn, prompt plus completion `(B,)`: what a row costs in a forward pass."""
+    return batch["prompt_mask"].sum(-1) + batch["completion_mask"].sum(-1)
+
+
+def length_grouped_micro_batches(
+    batch: dict[str, torch.Tensor], num_mini_batches: int, micro_batches_per_mini_batch: int
+) -> list[dict[str, torch.Tensor]]:
+    """Cut one rollout into PPO micro-batches: random mini-batches, each split by turn length.
+
+    The turns are shuffled (TRL's `shuffle_sequence_dict`, the same draw as `GRPOTrainer`), cut into
+    `num_mini_batches` equal mini-batches (one optimizer step each), and within a mini-batch sorted by
+    [`turn_lengths`] before it is cut into `micro_batches_per_mini_batch` equal micro-batches (its accumulation
+    steps). Every loss term is a mean over the turns of a micro-batch, and the micro-batches of a mini-batch are of
+    equal size, so the accumulated gradient is the mini-batch mean whatever the split: grouping by length changes
+    only how much padding each forward pass carries (multi-turn prompts grow with every try).
+
+    >>> batch = {"prompt_mask": torch.tensor([[1, 1, 1], [0, 0, 1], [0, 1, 1], [0, 0, 1]]),
+    ...          "completion_mask": torch.ones(4, 1, dtype=torch.long), "advantages": torch.arange(4.0)}
+    >>> micro = length_grouped_micro_batches(batch, num_mini_batches=1, micro_batches_per_mini_batch=2)
+    >>> [turn_lengths(mb).tolist() for mb in micro]
+    [[2, 2], [3, 4]]
+    """
+    from trl.trainer.utils import shuffle_sequence_dict, split_tensor_dict
+
+    batch = shuffle_sequence_dict(batch)
+    n = batch["prompt_mask"].shape[0]
+    if n % (num_mini_batches * micro_batches_per_mini_batch):
+        raise ValueError(f"{n} turns do not split into {num_mini_batches} mini-batches of "
+                         f"{micro_batches_per_mini_batch} equal micro-batches.")
+    size, lengths = n // num_mini_batches, turn_lengths(batch)
+    order = torch.cat([start + torch.argsort(lengths[start : start + size], stable=True)
+                       for start in range(0, n, size)])
+    batch = {k: v[order] if isinstance(v, torch.Tensor) and v.ndim > 0 else v for k, v in batch.items()}
+    return split_tensor_dict(batch, num_mini_batches * micro_batches_per_mini_batch)
+
+
 def _trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop prompt columns that are padding in every row and completion columns past the longest completion."""
     prompt_keep = batch["prompt_mask"].any(0).nonzero()
@@ -742,12 +779,15 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
 
     @torch.no_grad()
     def _score(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Rollout log-probs `old_logps`, values `old_values` (and `ref_logps` when `beta > 0`), in micro-batches."""
+        """Rollout log-probs `old_logps`, values `old_values` (and `ref_logps` when `beta > 0`), in micro-batches of
+        turns of similar length (each row is scored on its own, so the grouping only removes padding)."""
         size = self.args.per_device_train_batch_size
         n = batch["prompt_ids"].shape[0]
+        order = torch.argsort(turn_lengths(batch), stable=True)
         outs: dict[str, list[torch.Tensor]] = {"old_logps": [], "old_values": [], "ref_logps": []}
         for start in range(0, n, size):
-            mb = _trim_padding({k: v[start : start + size] for k, v in batch.items()})
+            rows = order[start : start + size]
+            mb = _trim_padding({k: v[rows] for k, v in batch.items()})
             width = batch["completion_ids"].shape[1]
             out = ppo_forward(self.model_wrapped, mb, self._image_token_id)
             outs["old_logps"].append(F.pad(out.log_probs, (0, width - out.log_probs.shape[1])))
@@ -759,7 +799,22 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
                     with self.accelerator.unwrap_model(self.model).disable_adapter():
                         ref = ppo_forward(self.model_wrapped, mb, self._image_token_id)
                 outs["ref_logps"].append(F.pad(ref.log_probs, (0, width - ref.log_probs.shape[1])))
-        return {k: torch.cat(v) for k, v in outs.items() if v}
+        unsort = torch.argsort(order)
+        return {k: torch.cat(v)[unsort] for k, v in outs.items() if v}
+
+    def _prepare_inputs(self, generation_batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        # GRPOTrainer's buffering (one rollout per `steps_per_generation × num_iterations` micro-steps), with the
+        # rollout cut by [`length_grouped_micro_batches`] instead of a plain shuffle-and-split.
+        if not self.model.training:
+            return super()._prepare_inputs(generation_batch)
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        if self._step % generate_every == 0 or self._buffered_inputs is None:
+            batch = self._generate_and_score_completions(generation_batch)
+            self._buffered_inputs = length_grouped_micro_batches(
+                batch, self.args.steps_per_generation // self.args.gradient_accumulation_steps,
+                self.args.gradient_accumulation_steps,
+            )
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
 
     @torch.no_grad()
     def _bootstrap_values(self) -> torch.Tensor:

@@ -10,9 +10,11 @@ import torch
 
 from sft_vs_rl.trainers.multiturn_ppo_trainer import (
     compute_turn_gae,
+    length_grouped_micro_batches,
     ppo_losses,
     thought_token_weights,
     turn_advantages,
+    turn_lengths,
     turns_to_grid,
 )
 
@@ -199,6 +201,51 @@ def test_thought_weights_split_at_the_action_key(tokenizer, response, key, has_t
 def test_thought_weights_all_one_without_key(tokenizer):
     ids = tokenizer('{"formula": "1"}', add_special_tokens=False)["input_ids"]
     assert thought_token_weights(tokenizer, [ids], None, 0.5) == [[1.0] * len(ids)]
+
+
+# ------------------------------------------------------------------------------------------------- micro-batches
+def _random_rollout(n=24, width=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    prompt_lens = torch.randint(1, width + 1, (n,), generator=g)
+    prompt_mask = (torch.arange(width).flip(0).unsqueeze(0) < prompt_lens.unsqueeze(1)).long()  # left padded
+    completion_mask = (torch.arange(5).unsqueeze(0) < torch.randint(1, 6, (n, 1), generator=g)).long()
+    return {
+        "prompt_mask": prompt_mask, "completion_mask": completion_mask, "row": torch.arange(n),
+        "logps": torch.randn(n, 5, generator=g), "old_logps": torch.randn(n, 5, generator=g),
+        "advantages": torch.randn(n, generator=g), "values": torch.randn(n, generator=g),
+        "old_values": torch.randn(n, generator=g), "returns": torch.randn(n, generator=g),
+    }
+
+
+def _loss(mb, ratio_level):
+    return ppo_losses(mb["logps"], mb["old_logps"], mb["completion_mask"].float(), mb["advantages"], mb["values"],
+                      mb["old_values"], mb["returns"], ratio_level=ratio_level).loss
+
+
+@pytest.mark.parametrize("ratio_level", ["sequence", "token"])
+def test_length_grouping_keeps_mini_batches_and_their_gradient(ratio_level):
+    """Same mini-batches as TRL's shuffle-and-split (same RNG draw); inside each, micro-batches sorted by length whose
+    accumulated loss (mean of equal-size micro-batch means) equals the mini-batch's loss computed in one piece."""
+    from trl.trainer.utils import shuffle_sequence_dict, split_tensor_dict
+
+    batch = _random_rollout()
+    torch.manual_seed(3)
+    trl_minis = split_tensor_dict(shuffle_sequence_dict(batch), 3)
+    torch.manual_seed(3)
+    micro = length_grouped_micro_batches(batch, num_mini_batches=3, micro_batches_per_mini_batch=2)
+    assert len(micro) == 6
+    for j, mini in enumerate(trl_minis):
+        pair = micro[2 * j : 2 * j + 2]
+        assert sorted(torch.cat([mb["row"] for mb in pair]).tolist()) == sorted(mini["row"].tolist())
+        lengths = torch.cat([turn_lengths(mb) for mb in pair])
+        assert torch.equal(lengths, lengths.sort().values)  # grouped by length
+        accumulated = sum(_loss(mb, ratio_level) for mb in pair) / 2
+        torch.testing.assert_close(accumulated, _loss(mini, ratio_level))
+
+
+def test_length_grouping_refuses_unequal_micro_batches():
+    with pytest.raises(ValueError, match="do not split into 5 mini-batches"):
+        length_grouped_micro_batches(_random_rollout(n=24), num_mini_batches=5, micro_batches_per_mini_batch=1)
 
 
 # ------------------------------------------------------------------------------------------------- end to end
