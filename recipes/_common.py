@@ -19,13 +19,12 @@ from typing import Any
 
 from trl import ScriptArguments
 
+from sft_vs_rl.cli import DEBUG_ENV, USER_ERRORS
 from sft_vs_rl.models.loading import TINY_PREFIX
 from sft_vs_rl.models.record import CheckpointRecord, read_checkpoint_record, write_checkpoint_record
 from sft_vs_rl.tasks import task_of_config
 
 RECIPES = Path(__file__).resolve().parent
-DEBUG_ENV = "SFT_VS_RL_DEBUG"  # as `sft-vs-rl`: 1 shows the traceback of an error instead of its message
-USER_ERRORS = (ValueError, OSError, NotImplementedError, ImportError)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -161,7 +160,7 @@ def load_start_model(model_args, seed: int, method: str):
         writers = _configs_writing(name) if not Path(name).exists() else []
         if not writers:
             raise
-        script = f"recipes/{writers[0].stem.split('_')[0]}_{writers[0].stem.split('_')[1]}.py"
+        script = f"recipes/{'_'.join(writers[0].stem.split('_')[:2])}.py"  # sft_gp_l_lora.yaml → sft_gp.py
         config = writers[0].relative_to(RECIPES.parent)
         raise ValueError(
             f"`model_name_or_path` is {name!r}, which does not exist yet: {config} writes it. The {method} recipe "
