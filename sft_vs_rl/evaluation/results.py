@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sft_vs_rl.atomic import write_json
 from sft_vs_rl.evaluation.metrics import MetricValue
 from sft_vs_rl.tasks import METHOD_LABELS, METHODS, SPLIT_LABELS, SPLITS, TASK_NAMES, get_task, headline_metric
 
@@ -277,12 +278,9 @@ def load_results(path: str | Path) -> Results:
 
 
 def save_results(results: Results, path: str | Path) -> Path:
-    """Write `results` as indented JSON (creating parent folders); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results.to_dict(), indent=2, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
+    """Write `results` as indented JSON (creating parent folders), atomically (a reader never sees half a file);
+    returns the path."""
+    return write_json(path, results.to_dict())
 
 
 def _fmt(metric: MetricValue | None) -> str:

@@ -4,13 +4,18 @@ Every stage calls the library's own trainers (`trl.SFTTrainer` for pretraining, 
 [`MultiTurnVerifierPPOTrainer`] with the real multi-turn verifier for the RL arm) and the library's rollout
 (`sft_vs_rl.trainers.rollout.run_episodes`) and metrics for evaluation. Each stage writes its output folder and a
 `stage.json` (wall time, compute) last; a stage whose `stage.json` exists is skipped, so an interrupted study resumes
-where it stopped (`force=True` redoes everything).
+where it stopped (`force=True` redoes everything). Within a stage, training resumes from the latest complete checkpoint
+(one holding its `sft_vs_rl_checkpoint.json` record, written last): the RL and SFT arms from their own checkpoints, the
+base and Init from periodic ones (`_RESUME_CHECKPOINTS` per stage, deleted when the stage is done), evaluation from the
+`eval/*.json` files already written. Every file a later step reads is written atomically (`sft_vs_rl.atomic`), and
+results name checkpoints relative to `output_dir` (`rl/checkpoint-8`, `init`).
 
 Layout of `output_dir`:
 
 ```
 base/            the pretrained tiny base (model + tokenizer)           (tiny presets only)
-init/            Init: SFT of the base on ID data
+base/trainer/    its periodic checkpoints while it trains
+init/            Init: SFT of the base on ID data (periodic checkpoints in init/checkpoint-* while it trains)
 rl/checkpoint-*  the RL arm (PPO from Init), `num_checkpoints` checkpoints at equal fractions of `rl_updates`
 sft/checkpoint-* the SFT arm (more SFT from Init), saved at each RL checkpoint's compute (within one step below)
 eval/*.json      one file per evaluated checkpoint
@@ -24,6 +29,7 @@ Compute (paper App. C.3, `sft_vs_rl.compute`): SFT `6·N·tokens`; RL `2·N·tok
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -34,6 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sft_vs_rl.atomic import write_json
+from sft_vs_rl.models.loading import TINY_PREFIX
+from sft_vs_rl.models.record import RECORD_NAME, CheckpointRecord, write_checkpoint_record
 from sft_vs_rl.study.presets import StudyPreset, resolve_study_preset
 from sft_vs_rl.study.tasks import TaskSpec, task_spec
 
@@ -42,6 +51,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["run_study"]
 
 STAGE_FILE = "stage.json"
+_RESUME_CHECKPOINTS = 10
+"""Periodic checkpoints of the base and Init stages, only for resuming (a kill loses at most a tenth of the stage)."""
+_TRAINING_STATE = ("optimizer*", "scheduler*", "scaler*", "rng_state*", "global_step*")
+"""What a checkpoint holds only to be resumed from (the Trainer's and DeepSpeed's names)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -53,13 +66,39 @@ def _done(path: Path) -> dict[str, Any] | None:
 
 
 def _finish(path: Path, info: dict[str, Any]) -> dict[str, Any]:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / STAGE_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    write_json(path / STAGE_FILE, info)
     return info
 
 
 def _checkpoints(path: Path) -> list[Path]:
-    return sorted(path.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return sorted((p for p in path.glob("checkpoint-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
+
+
+def _resume_point(path: Path) -> Path | None:
+    """The latest complete checkpoint under `path` (one holding its record, the last file written), after deleting
+    the incomplete ones a kill mid-save leaves behind; `None` when there is none (the stage starts from scratch)."""
+    for ckpt in _checkpoints(path):
+        if not (ckpt / RECORD_NAME).is_file():
+            logger.warning("deleting %s: it holds no %s, so its save did not finish", ckpt, RECORD_NAME)
+            shutil.rmtree(ckpt)
+    complete = _checkpoints(path)
+    if complete:
+        logger.info("resuming from %s", complete[-1])
+    return complete[-1] if complete else None
+
+
+def _record(spec: TaskSpec, preset: StudyPreset, method: str, **fields: Any) -> CheckpointRecord:
+    """The checkpoint record of a study checkpoint: the task's ID config and the model training started from."""
+    base = f"{TINY_PREFIX}{spec.kind}:{preset.model}" if preset.pretrained_from_scratch else preset.model
+    return CheckpointRecord(task=spec.task, method=method, dataset_config=spec.info.dataset_config("id"),
+                            base_model=base, **fields)
+
+
+def _periodic_saves(steps: int) -> dict[str, Any]:
+    """Training arguments of the base and Init stages' resume checkpoints: the last two are kept, so one is always
+    complete while the next is written."""
+    return {"save_strategy": "steps", "save_steps": max(1, math.ceil(steps / _RESUME_CHECKPOINTS)),
+            "save_total_limit": 2}
 
 
 def _common_args(output_dir: Path, seed: int) -> dict[str, Any]:
@@ -79,30 +118,77 @@ def _flops_callback_cls():
     class FlopsCheckpointCallback(TrainerCallback):
         """Saves a checkpoint at the last logged step whose `flops/total` does not pass each threshold (the step
         after it would), and stops after the last threshold: the SFT arm is checkpointed at the RL arm's compute,
-        within one SFT step below it."""
+        within one SFT step below it. A resumed run replays the logged compute (`replay`), so it saves where the
+        uninterrupted run does."""
 
         def __init__(self, thresholds: Sequence[float], initial_flops: float = 0.0):
-            self.thresholds = sorted(thresholds)
+            self._start = (sorted(thresholds), float(initial_flops))
+            self.replay([])
+
+        def replay(self, log_history: Sequence[dict[str, Any]]) -> None:
+            """Reset, then pass every logged `flops/total` of `log_history` through the decision rule."""
+            self.thresholds = list(self._start[0])
             self.saved: dict[int, float] = {}
             # The compute before the first step, so the first step's cost is known when its log arrives (a first
             # step that already lands within one step of a threshold must be saved there, not one step past it).
-            self._last: float = initial_flops
+            self._last: float = self._start[1]
+            for entry in log_history:
+                if "flops/total" in entry:
+                    self._decide(entry["flops/total"], entry["step"])
+
+        def _decide(self, flops: float, step: int) -> bool:
+            """Whether the step that logged `flops` is saved (the step after it would pass the next threshold)."""
+            if not self.thresholds:
+                return False
+            step_flops = flops - self._last
+            self._last = flops
+            if flops + step_flops <= self.thresholds[0]:
+                return False
+            while self.thresholds and flops + step_flops > self.thresholds[0]:
+                self.thresholds.pop(0)
+            self.saved[step] = float(flops)
+            return True
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            # `state.log_history` is the checkpoint's when resuming (the Trainer restores it before this call).
+            self.replay(state.log_history)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             flops = (logs or {}).get("flops/total")
-            if flops is None or not self.thresholds:
-                return
-            step_flops = flops - self._last
-            self._last = flops
-            if flops + step_flops > self.thresholds[0]:
-                while self.thresholds and flops + step_flops > self.thresholds[0]:
-                    self.thresholds.pop(0)
+            if flops is not None and self._decide(flops, state.global_step):
                 control.should_save = True
-                self.saved[state.global_step] = float(flops)
                 if not self.thresholds:
                     control.should_training_stop = True
 
     return FlopsCheckpointCallback
+
+
+def _record_callback(record: CheckpointRecord, offset_flops: float = 0.0, *, gflops: float | None = None,
+                     prune: bool = False):
+    """A `CheckpointRecordCallback` that writes `record` into every saved checkpoint (`gflops` fixes its compute, for
+    the base) and, with `prune=True`, then deletes the resume-only state (optimizer, scheduler, RNG) of the earlier
+    checkpoints: only the latest complete one is ever resumed from, and a large model's optimizer state is several
+    times its weights."""
+    from sft_vs_rl.evaluation.callbacks import CheckpointRecordCallback
+
+    class StudyRecordCallback(CheckpointRecordCallback):
+        def record_at(self, state) -> CheckpointRecord:
+            record = super().record_at(state)
+            return record if gflops is None else dataclasses.replace(record, gflops=gflops)
+
+        def on_save(self, args, state, control, **kwargs):
+            super().on_save(args, state, control, **kwargs)
+            if prune and state.is_world_process_zero:
+                latest = f"checkpoint-{state.global_step}"
+                for ckpt in _checkpoints(Path(args.output_dir)):
+                    if ckpt.name != latest:
+                        for item in (i for pattern in _TRAINING_STATE for i in ckpt.glob(pattern)):
+                            if item.is_dir():
+                                shutil.rmtree(item)
+                            else:
+                                item.unlink()
+
+    return StudyRecordCallback(record, offset_flops=offset_flops)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -110,8 +196,9 @@ def _flops_callback_cls():
 # ---------------------------------------------------------------------------------------------------------------------
 def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
                 callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Stage 1: a tiny model built offline and pretrained from scratch (full-sequence loss) on the rule-varied corpus.
-    `callbacks` are extra `TrainerCallback`s (e.g. `benchmarks/throughput.py`'s step timer)."""
+    """Stage 1: a tiny model built offline and pretrained from scratch (full-sequence loss) on the rule-varied corpus,
+    resuming from its latest periodic checkpoint. `callbacks` are extra `TrainerCallback`s (e.g.
+    `benchmarks/throughput.py`'s step timer)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -125,8 +212,10 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
                                         seed=seed)
     corpus_s = time.time() - start
     dataset = Dataset.from_dict({"messages": conversations})
+    resume = _resume_point(out / "trainer")
     args = SFTConfig(
-        **_common_args(out / "trainer", seed), max_steps=preset.pretrain_steps,
+        **_common_args(out / "trainer", seed) | _periodic_saves(preset.pretrain_steps),
+        max_steps=preset.pretrain_steps,
         per_device_train_batch_size=preset.pretrain_batch_size, learning_rate=preset.pretrain_lr,
         warmup_steps=preset.pretrain_warmup, lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr_rate": 0.1}, weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0,
@@ -134,17 +223,20 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
         packing=preset.pretrain_packing, packing_strategy="wrapped",
     )
     compute = SFTComputeCallback()
+    record = _record(spec, preset, "base", gflops=0.0)  # GFLOPs are counted from the start of Init
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[compute, *callbacks])
-    trainer.train()
+                         callbacks=[compute, _record_callback(record, gflops=0.0), *callbacks])
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    shutil.rmtree(out / "trainer", ignore_errors=True)
+    write_checkpoint_record(out, dataclasses.replace(record, step=trainer.state.global_step))
     meter = compute.meter(trainer.state)
-    return _finish(out, {"stage": "base", "wall_s": time.time() - start, "corpus_s": corpus_s,
+    info = _finish(out, {"stage": "base", "wall_s": time.time() - start, "corpus_s": corpus_s,
                          "steps": trainer.state.global_step, "examples": len(conversations),
                          "n_params": meter.n_params, "gflops": meter.total_gflops,
-                         "final_loss": _last_loss(trainer)})
+                         "final_loss": _last_loss(trainer), "resumed_from": resume.name if resume else None})
+    shutil.rmtree(out / "trainer", ignore_errors=True)
+    return info
 
 
 def _last_loss(trainer) -> float | None:
@@ -153,9 +245,11 @@ def _last_loss(trainer) -> float | None:
 
 
 def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: float, seed: int,
-         preset: StudyPreset, initial_flops: float = 0.0, thresholds: Sequence[float] | None = None,
-         callbacks: Sequence[Any] = ()):
-    """One `trl.SFTTrainer` run on prompt-completion pairs (loss on the completion only), logging `flops/total`."""
+         preset: StudyPreset, initial_flops: float = 0.0, callbacks: Sequence[Any] = (),
+         saves: dict[str, Any] | None = None, resume: Path | None = None):
+    """One `trl.SFTTrainer` run on prompt-completion pairs (loss on the completion only), logging `flops/total`, saving
+    full checkpoints (optimizer and RNG states too, so they resume exactly) as `saves` or the `callbacks` say, and
+    resuming from `resume`. `callbacks` come after the compute callback, so their `on_log` sees `flops/total`."""
     from trl import SFTConfig, SFTTrainer
 
     from sft_vs_rl.evaluation import SFTComputeCallback
@@ -163,38 +257,50 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
 
     model, tokenizer = load_model(model_path)
     args = SFTConfig(
-        **_common_args(out, seed), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
+        **_common_args(out, seed) | (saves or {}), max_steps=steps, per_device_train_batch_size=batch,
+        learning_rate=lr,
         warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
-        include_num_input_tokens_seen="non_padding", save_only_model=True,
+        include_num_input_tokens_seen="non_padding",
         train_sampling_strategy="group_by_length" if preset.group_by_length else "random",
     )
     compute = SFTComputeCallback(initial_flops=initial_flops)
-    flops_cb = _flops_callback_cls()(thresholds, initial_flops=initial_flops) if thresholds else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[compute, *([flops_cb] if flops_cb else []), *callbacks])
-    trainer.train()
-    return trainer, compute, flops_cb
+                         callbacks=[compute, *callbacks])
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return trainer, compute
 
 
 def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str, Any]:
-    """Stage 2: Init = SFT of the base on ID data only."""
+    """Stage 2: Init = SFT of the base on ID data only, resuming from its latest periodic checkpoint."""
+    from sft_vs_rl.compute import to_gflops
+
     start = time.time()
     dataset = spec.sft_dataset(preset)
     data_s = time.time() - start
-    trainer, compute, _ = _sft(base_path, dataset, out, steps=preset.init_steps,
-                               batch=preset.init_batch_size, lr=preset.init_lr, seed=seed, preset=preset)
+    resume = _resume_point(out)
+    record = _record(spec, preset, "init")
+    trainer, compute = _sft(base_path, dataset, out, steps=preset.init_steps, batch=preset.init_batch_size,
+                            lr=preset.init_lr, seed=seed, preset=preset, callbacks=[_record_callback(record)],
+                            saves=_periodic_saves(preset.init_steps), resume=resume)
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))
     meter = compute.meter(trainer.state)
-    return _finish(out, {"stage": "init", "wall_s": time.time() - start, "data_s": data_s,
+    write_checkpoint_record(out, dataclasses.replace(record, step=trainer.state.global_step,
+                                                     gflops=to_gflops(meter.total_flops)))
+    info = _finish(out, {"stage": "init", "wall_s": time.time() - start, "data_s": data_s,
                          "steps": trainer.state.global_step, "tokens": int(trainer.state.num_input_tokens_seen),
-                         "flops": meter.total_flops, "n_params": meter.n_params, "final_loss": _last_loss(trainer)})
+                         "flops": meter.total_flops, "n_params": meter.n_params, "final_loss": _last_loss(trainer),
+                         "resumed_from": resume.name if resume else None})
+    for ckpt in _checkpoints(out):  # resume-only: the stage's output is the model in `out` itself
+        shutil.rmtree(ckpt)
+    return info
 
 
 def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: int,
               verify_iterations: int, log_gradient_norms: bool = False,
               callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints. The
+    """Stage 3b: PPO from Init on ID episodes with the multi-turn verifier; `num_checkpoints` checkpoints, saved
+    between PPO updates, so a resumed run continues exactly (the trainer saves its rollout's live episodes). The
     per-update diagnostics (`sft_vs_rl.trainers.diagnostics`) go into `stage.json`; `callbacks` are extra
     `TrainerCallback`s."""
     from sft_vs_rl.models import load_model, read_checkpoint_compute
@@ -222,39 +328,51 @@ def _stage_rl(spec, preset, init_path: str, init_flops: float, out: Path, seed: 
         **preset.rl_extra_config,
     )
     model, tokenizer = load_model(init_path)
+    resume = _resume_point(out)
     # The environment's own `action_key` splits thought / action; the rows' `options` column names the episodes.
-    trainer = MultiTurnVerifierPPOTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=dataset,
-                                          callbacks=list(callbacks))
-    resume = bool(_checkpoints(out))
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer = MultiTurnVerifierPPOTrainer(
+        model=model, args=args, processing_class=tokenizer, train_dataset=dataset,
+        callbacks=[_record_callback(_record(spec, preset, "rl"), offset_flops=init_flops, prune=True), *callbacks],
+    )
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     checkpoints = {}
     for ckpt in _checkpoints(out):
         compute = read_checkpoint_compute(ckpt)  # the trainer's own flops/total: the Init's compute is added here
         checkpoints[ckpt.name] = {"step": compute.step, "flops": init_flops + compute.flops,
                                   "episodes": compute.episodes}
     updates = per_update_diagnostics(trainer.state.log_history, args.optimizer_steps_per_update)
-    return _finish(out, {"stage": "rl", "wall_s": time.time() - start, "data_s": data_s, "resumed": resume,
-                         "steps": trainer.state.global_step, "checkpoints": checkpoints,
-                         "train_verify_iterations": verify_iterations, "updates": updates})
+    return _finish(out, {"stage": "rl", "wall_s": time.time() - start, "data_s": data_s, "resumed": bool(resume),
+                         "resumed_from": resume.name if resume else None, "steps": trainer.state.global_step,
+                         "checkpoints": checkpoints, "train_verify_iterations": verify_iterations, "updates": updates})
 
 
 def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str, Any], out: Path,
                seed: int) -> dict[str, Any]:
-    """Stage 3a: more SFT from Init, checkpointed at each RL checkpoint's compute (within one SFT step below it)."""
+    """Stage 3a: more SFT from Init, checkpointed at each RL checkpoint's compute (within one SFT step below it),
+    resuming from its latest complete checkpoint."""
     start = time.time()
     dataset = spec.sft_dataset(preset)
     thresholds = sorted(c["flops"] for c in rl["checkpoints"].values())
     per_step = init["flops"] / max(init["steps"], 1) * preset.sft_batch_size / preset.init_batch_size
     max_steps = math.ceil(1.5 * (thresholds[-1] - init["flops"]) / per_step) + 5
-    trainer, compute, flops_cb = _sft(init_path, dataset, out, steps=max_steps,
-                                      batch=preset.sft_batch_size, lr=preset.sft_lr, seed=seed, preset=preset,
-                                      initial_flops=init["flops"], thresholds=thresholds)
+    resume = _resume_point(out)
+    flops_cb = _flops_callback_cls()(thresholds, initial_flops=init["flops"])
+    if resume is not None:
+        state = json.loads((resume / "trainer_state.json").read_text())
+        flops_cb.replay(state["log_history"])
+    if resume is not None and not flops_cb.thresholds:  # killed after its last checkpoint: nothing left to train
+        steps = state["global_step"]
+    else:
+        trainer, _ = _sft(init_path, dataset, out, steps=max_steps, batch=preset.sft_batch_size, lr=preset.sft_lr,
+                          seed=seed, preset=preset, initial_flops=init["flops"], resume=resume,
+                          callbacks=[flops_cb, _record_callback(_record(spec, preset, "sft"), prune=True)])
+        steps = trainer.state.global_step
     if flops_cb.thresholds:  # the budget estimate fell short: save what was reached
-        logger.warning("SFT arm stopped at %d steps before reaching the RL compute %s", trainer.state.global_step,
-                       flops_cb.thresholds)
+        logger.warning("SFT arm stopped at %d steps before reaching the RL compute %s", steps, flops_cb.thresholds)
     checkpoints = {f"checkpoint-{step}": {"step": step, "flops": flops} for step, flops in flops_cb.saved.items()}
-    return _finish(out, {"stage": "sft", "wall_s": time.time() - start, "steps": trainer.state.global_step,
-                         "checkpoints": checkpoints, "matched_to": thresholds})
+    return _finish(out, {"stage": "sft", "wall_s": time.time() - start, "steps": steps, "checkpoints": checkpoints,
+                         "matched_to": thresholds, "resumed": resume is not None,
+                         "resumed_from": resume.name if resume else None})
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -262,19 +380,23 @@ def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str,
 # ---------------------------------------------------------------------------------------------------------------------
 class _Evaluator:
     """Evaluates checkpoints on every split with `sft_vs_rl.evaluation.runner.evaluate` (the library's batched
-    multi-turn rollout; greedy decoding; the paper's verification budget: 5 tries for GP, 2 per position for V-IRL)."""
+    multi-turn rollout; greedy decoding; the paper's verification budget: 5 tries for GP, 2 per position for V-IRL).
+    Records name a checkpoint inside the study folder (`eval_dir`'s parent) by its path relative to that folder."""
 
     def __init__(self, spec: TaskSpec, preset: StudyPreset, eval_dir: Path):
         self.spec, self.preset, self.eval_dir = spec, preset, eval_dir
         self.splits = {split: spec.eval_dataset(preset, split, preset.eval_episodes) for split in spec.eval_splits()}
+
+    def _name(self, checkpoint: str) -> str:
+        """`checkpoint` relative to the study folder (`rl/checkpoint-8`), or as given (a Hub id)."""
+        root, path = self.eval_dir.parent.resolve(), Path(checkpoint).resolve()
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else checkpoint
 
     def evaluate(self, name: str, checkpoint: str, method: str, step: int, gflops: float,
                  train_verify_iterations: int | None = None) -> list[dict[str, Any]]:
         path = self.eval_dir / f"{name}.json"
         if path.is_file():
             return json.loads(path.read_text())["records"]
-        import dataclasses
-
         from transformers import GenerationConfig
 
         from sft_vs_rl.evaluation import episode_success
@@ -293,7 +415,8 @@ class _Evaluator:
         for split, rows in self.splits.items():
             results[split] = evaluate(
                 model, rows, processor=processor, task=self.spec.task, split=split.replace("-unseen", ""),
-                method=method, step=step, gflops=gflops, checkpoint=checkpoint, batch_size=self.preset.eval_batch,
+                method=method, step=step, gflops=gflops, checkpoint=self._name(checkpoint),
+                batch_size=self.preset.eval_batch,
                 generation_config=config, train_multisets=seen_multisets() if self.spec.is_gp else None,
             )
         records = []
@@ -309,8 +432,7 @@ class _Evaluator:
             record = dataclasses.replace(evaluation.record, metrics=metrics,
                                          train_verify_iterations=train_verify_iterations)
             records.append(record.to_dict())
-        self.eval_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"records": records, "wall_s": time.time() - start}, indent=1) + "\n")
+        write_json(path, {"records": records, "wall_s": time.time() - start}, indent=1)
         logger.info("eval %-16s %5.1f s  %s", name, time.time() - start, _summary(records))
         return records
 
@@ -369,9 +491,8 @@ def run_study(
     if num_threads and not torch.cuda.is_available():
         torch.set_num_threads(num_threads)
     plan = StudyPlan(spec, preset_obj, out, list(seeds) or [0], verify_iterations)
-    (out / "study.json").write_text(json.dumps({"task": task, "preset": preset_name,
-                                                "settings": _preset_dict(preset_obj), "seeds": plan.seeds,
-                                                "verify_iterations": plan.budgets}, indent=2) + "\n")
+    write_json(out / "study.json", {"task": task, "preset": preset_name, "settings": _preset_dict(preset_obj),
+                                    "seeds": plan.seeds, "verify_iterations": plan.budgets})
     stages = _Stages()
     plan.train(stages)
     start = time.time()
@@ -490,8 +611,6 @@ def _write_results(plan: StudyPlan, preset_name: str, stages: dict[str, dict[str
 
 
 def _preset_dict(preset: StudyPreset) -> dict[str, Any]:
-    import dataclasses
-
     d = dataclasses.asdict(preset)
     d.pop("task_overrides", None)
     return d

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from sft_vs_rl.atomic import write_text
 from sft_vs_rl.evaluation.results import ResultRecord, Results
 from sft_vs_rl.tasks import METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
@@ -191,5 +192,4 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
             text.append("\n## Figures\n")
             text += [f"![{f.stem}](figures/{f.name})\n" for f in files]
     path = out / "results.md"
-    path.write_text("\n".join(text))
-    return path
+    return write_text(path, "\n".join(text))
