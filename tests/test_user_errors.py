@@ -219,3 +219,36 @@ def test_rl_recipe_before_the_sft_recipe(tmp_path, monkeypatch):
     assert "Traceback" not in run.stderr
     assert "`model_name_or_path` is 'runs/tiny/sft_gp_l', which does not exist yet" in run.stderr
     assert "python recipes/sft_gp.py --config recipes/configs/tiny/sft_gp_l.yaml` first" in run.stderr
+
+
+# ------------------------------------------------------------------------------------------------- study folders
+def test_output_folder_of_another_study(tmp_path, capsys):
+    from sft_vs_rl.atomic import write_json
+    from sft_vs_rl.study.pipeline import STUDY_FILE
+
+    write_json(tmp_path / STUDY_FILE, {"task": "virl-l", "preset": "smoke", "settings": {}})
+    assert main(["study", "--task", "gp-l", "--output-dir", str(tmp_path)]) == 2
+    err = _error_line(capsys)
+    assert f"`output_dir` '{tmp_path}' holds another study (virl-l, preset smoke)" in err
+    assert "task 'virl-l' → 'gp-l'" in err and "pass --force to delete it" in err
+
+
+def test_output_folder_of_the_same_study_with_other_settings(tmp_path, capsys):
+    import dataclasses
+
+    from sft_vs_rl.atomic import write_json
+    from sft_vs_rl.study.pipeline import STUDY_FILE
+    from sft_vs_rl.study.presets import resolve_study_preset
+
+    settings = json.loads(json.dumps(dataclasses.asdict(resolve_study_preset("smoke", "gp-l"))))
+    settings.pop("task_overrides")
+    write_json(tmp_path / STUDY_FILE, {"task": "gp-l", "preset": "smoke", "settings": settings})
+    assert main(["study", "--task", "gp-l", "--output-dir", str(tmp_path), "--set", "rl_updates=3"]) == 2
+    assert "differs in settings.rl_updates 2 → 3" in _error_line(capsys)
+
+
+def test_force_refuses_a_folder_that_is_not_a_study(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["study", "--task", "gp-l", "--output-dir", str(tmp_path), "--force"]) == 2
+    assert "holds files but no study.json, so not a study (--force would delete them)" in _error_line(capsys)
+    assert (tmp_path / "notes.txt").is_file()

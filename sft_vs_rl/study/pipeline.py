@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["run_study"]
 
 STAGE_FILE = "stage.json"
+STUDY_FILE = "study.json"  # what the folder's study is: task, preset, settings, seeds, ablation budgets
 _RESUME_CHECKPOINTS = 10
 """Periodic checkpoints of the base and Init stages, only for resuming (a kill loses at most a tenth of the stage)."""
 _TRAINING_STATE = ("optimizer*", "scheduler*", "scaler*", "rng_state*", "global_step*")
@@ -485,14 +486,16 @@ def run_study(
     preset_obj = resolve_study_preset(preset, task, **overrides)
     preset_name = preset if isinstance(preset, str) else "custom"
     out = Path(output_dir)
+    settings = json.loads(json.dumps(_preset_dict(preset_obj)))  # as study.json holds them (tuples as lists)
+    check_output_dir(out, task, preset_name, settings, force=force)
     if force and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if num_threads and not torch.cuda.is_available():
         torch.set_num_threads(num_threads)
     plan = StudyPlan(spec, preset_obj, out, list(seeds) or [0], verify_iterations)
-    write_json(out / "study.json", {"task": task, "preset": preset_name, "settings": _preset_dict(preset_obj),
-                                    "seeds": plan.seeds, "verify_iterations": plan.budgets})
+    write_json(out / STUDY_FILE, {"task": task, "preset": preset_name, "settings": settings, "seeds": plan.seeds,
+                                  "verify_iterations": plan.budgets})
     stages = _Stages()
     plan.train(stages)
     start = time.time()
@@ -608,6 +611,35 @@ def _write_results(plan: StudyPlan, preset_name: str, stages: dict[str, dict[str
     path = save_results(results, plan.out / "results.json")
     write_report(results, plan.out)
     return path
+
+
+def check_output_dir(out: Path, task: str, preset: str, settings: dict[str, Any], *, force: bool = False) -> None:
+    """Refuse an output folder that holds something else: another study (another task, preset or settings: its
+    stages would be resumed as if they were this study's), or files that are not a study at all (`force` would
+    delete them). Adding seeds or ablation budgets to a study is a resume, not another study."""
+    manifest = out / STUDY_FILE
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not manifest.is_file():
+        raise ValueError(
+            f"`output_dir` is {str(out)!r}, a folder that holds files but no {STUDY_FILE}, so not a study"
+            f"{' (--force would delete them)' if force else ''}; name a new or empty folder."
+        )
+    if force:
+        return
+    held = json.loads(manifest.read_text(encoding="utf-8"))
+    old_settings, absent = held.get("settings", {}), "<absent>"
+    differ = [(key, held.get(key), new) for key, new in (("task", task), ("preset", preset)) if held.get(key) != new]
+    differ += [(f"settings.{key}", old_settings.get(key, absent), settings.get(key, absent))
+               for key in sorted(set(settings) | set(old_settings))
+               if old_settings.get(key, absent) != settings.get(key, absent)]
+    if differ:
+        shown = ", ".join(f"{key} {old!r} → {new!r}" for key, old, new in differ[:6])
+        raise ValueError(
+            f"`output_dir` {str(out)!r} holds another study ({held.get('task')}, preset {held.get('preset')}); this "
+            f"one differs in {shown}{' …' if len(differ) > 6 else ''}. Its stages would be resumed as this study's: "
+            "name another --output-dir, or pass --force to delete it and start over."
+        )
 
 
 def _preset_dict(preset: StudyPreset) -> dict[str, Any]:
