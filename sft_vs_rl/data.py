@@ -36,6 +36,7 @@ __all__ = [
     "push_dataset",
 ]
 
+from sft_vs_rl.atomic import replace_with, write_text
 from sft_vs_rl.tasks import GP_DATASET, VIRL_DATASET
 
 logger = logging.getLogger(__name__)
@@ -282,8 +283,7 @@ def build_dataset_tree(
         for split, dataset in builder.as_dataset().items():
             dataset = dataset.with_format("arrow").map(embed_table_storage, batched=True, keep_in_memory=True)
             path = folder / name / f"{split}-00000-of-00001.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            dataset.to_parquet(path)
+            replace_with(path, lambda tmp, dataset=dataset: dataset.to_parquet(str(tmp)))  # never a half-written file
             info.splits.add(builder.info.splits[split])
             info.download_size += path.stat().st_size
             info.dataset_size += builder.info.splits[split].num_bytes
@@ -295,7 +295,7 @@ def build_dataset_tree(
             metadata_configs[name]["default"] = True
     DatasetInfosDict(infos).to_dataset_card_data(card.data)
     MetadataConfigs(metadata_configs).to_dataset_card_data(card.data)
-    (folder / "README.md").write_text(str(card))
+    write_text(folder / "README.md", str(card))
     return folder
 
 
