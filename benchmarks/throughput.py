@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     stages["pretrain"] = _row(sum(timer.tokens), sum(timer.seconds), 6.0 * n, peak)
 
     timer = _step_timer(warmup)
-    trainer, _, _ = pipeline._sft(str(work / "base"), spec.sft_dataset(preset), work / "sft", steps=warmup + steps,
+    trainer, _ = pipeline._sft(str(work / "base"), spec.sft_dataset(preset), work / "sft", steps=warmup + steps,
                                   batch=preset.init_batch_size, lr=preset.init_lr, seed=0, preset=preset,
                                   callbacks=[timer])
     trainer.save_model(str(work / "init"))
