@@ -10,10 +10,12 @@ The algorithm reads top to bottom, as in CleanRL's `ppo.py`:
 4. turn-level GAE over each episode's turns ([`turn_advantages`] → [`compute_turn_gae`]), advantage normalisation;
 5. compute accounting (`sft_vs_rl.compute`) and logging of the environment and PPO diagnostics;
 6. `num_ppo_epochs` × mini-batches (GRPOTrainer's `num_iterations` × `steps_per_generation` buffering) of the
-   clipped policy and value losses ([`ppo_losses`]).
+   clipped policy and value losses ([`ppo_losses`]), each random mini-batch cut into micro-batches of similar turn
+   length ([`length_grouped_micro_batches`]).
 
-TRL hooks overridden: `_generate_and_score_completions` (steps 1-5), `_compute_loss` (step 6), `log`, `_save`,
-`_save_checkpoint`, `_load_from_checkpoint`, `_load_optimizer_and_scheduler`. `train()` is TRL's.
+TRL hooks overridden: `_generate_and_score_completions` (steps 1-5), `_prepare_inputs` (the micro-batch cut of step
+6), `_compute_loss` (step 6), `log`, `_save`, `_save_checkpoint`, `_load_from_checkpoint`,
+`_load_optimizer_and_scheduler`. `train()` is TRL's.
 """
 
 from __future__ import annotations
