@@ -189,10 +189,9 @@ def start_record(model_args) -> CheckpointRecord | None:
     return read_checkpoint_record(name) if Path(name).is_dir() else None
 
 
-def run_record(script_args, model_args, method: str) -> CheckpointRecord:
+def run_record(script_args, model_args, method: str, start: CheckpointRecord | None) -> CheckpointRecord:
     """The record every checkpoint of a recipe's run shares: task, method, dataset config and the root base model
-    (the starting checkpoint's own base model when it has a record)."""
-    start = start_record(model_args)
+    (the starting checkpoint's own base model, from its record `start`, when it has one)."""
     base = start.base_model if start is not None else model_args.model_name_or_path
     return CheckpointRecord(task=task_of(script_args.dataset_config), method=script_args.model_card_method or method,
                             dataset_config=script_args.dataset_config, base_model=base)
@@ -305,12 +304,13 @@ def push_checkpoint(plan: PushPlan, checkpoint_dir: str, card: dict[str, Any]) -
         )
 
 
-def card_context(script_args, model_args, method: str, training: dict[str, Any]) -> dict[str, Any]:
-    """Model card fields of a recipe's final checkpoint (`sft_vs_rl.model_card.ModelCardContext`)."""
-    base = run_record(script_args, model_args, method).base_model
+def card_context(script_args, record: CheckpointRecord, training: dict[str, Any]) -> dict[str, Any]:
+    """Model card fields of a recipe's final checkpoint (`sft_vs_rl.model_card.ModelCardContext`) from its run's
+    `record`."""
+    base = record.base_model
     return {
-        "task": task_of(script_args.dataset_config),
-        "method": script_args.model_card_method or method,
+        "task": record.task,
+        "method": record.method,
         "base_model": None if base is None or base.startswith(TINY_PREFIX) else base,
         "datasets": [f"{script_args.dataset_name}:{script_args.dataset_config}"],
         "training": training,
@@ -337,7 +337,7 @@ def run_sft(script_args, training_args, model_args) -> None:
     initial_flops = script_args.initial_flops
     if initial_flops is None:  # counted on from the starting checkpoint's record
         initial_flops = start.gflops * 1e9 if start is not None and start.gflops else 0.0
-    records = CheckpointRecordCallback(run_record(script_args, model_args, method))
+    records = CheckpointRecordCallback(run_record(script_args, model_args, method, start))
 
     # Model
     model, processor = load_start_model(model_args, training_args.seed, "SFT")
@@ -366,7 +366,7 @@ def run_sft(script_args, training_args, model_args) -> None:
             "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
             "lr_scheduler_type", "warmup_steps",
         )
-        _push(trainer, push, script_args, training_args, model_args, method, keys)
+        _push(trainer, push, script_args, training_args, records.record, keys)
     trainer.accelerator.wait_for_everyone()
 
 
@@ -388,7 +388,7 @@ def run_rl(script_args, training_args, model_args, *, env_id: str) -> None:
     # The PPO trainer counts its own compute; the starting checkpoint's (its record's) is added in the records.
     start = start_record(model_args)
     offset = start.gflops * 1e9 if start is not None and start.gflops else 0.0
-    records = CheckpointRecordCallback(run_record(script_args, model_args, "rl"), offset_flops=offset)
+    records = CheckpointRecordCallback(run_record(script_args, model_args, "rl", start), offset_flops=offset)
 
     # Model
     model, processor = load_start_model(model_args, training_args.seed, "RL")
@@ -416,7 +416,7 @@ def run_rl(script_args, training_args, model_args, *, env_id: str) -> None:
         keys = ("learning_rate", "num_ppo_epochs", "gamma", "gae_lambda", "clip_coef", "vf_coef", "temperature",
                 "num_envs")
         extra = {"verify_iterations": training_args.env_kwargs.get("verify_iterations")}
-        _push(trainer, push, script_args, training_args, model_args, "rl", keys, extra)
+        _push(trainer, push, script_args, training_args, records.record, keys, extra)
     trainer.accelerator.wait_for_everyone()
 
 
@@ -430,10 +430,10 @@ def _save(trainer, processor, training_args, records, what: str) -> None:
     trainer.accelerator.print(f"Saved the {what} to {training_args.output_dir}")
 
 
-def _push(trainer, push: PushPlan, script_args, training_args, model_args, method: str, keys: tuple[str, ...],
+def _push(trainer, push: PushPlan, script_args, training_args, record: CheckpointRecord, keys: tuple[str, ...],
           extra: dict[str, Any] | None = None) -> None:
     values = training_args.to_dict()  # JSON-ready (enums as their values)
     training = {k: values[k] for k in keys} | (extra or {})
-    result = push_checkpoint(push, training_args.output_dir, card_context(script_args, model_args, method, training))
+    result = push_checkpoint(push, training_args.output_dir, card_context(script_args, record, training))
     where = f"dry run written to {result.dry_run_dir}" if result.dry_run_dir else f"pushed: {result.commit_url}"
     trainer.accelerator.print(f"{len(result.paths)} files for {result.repo_id}; {where}")

@@ -199,6 +199,7 @@ def _push(args: argparse.Namespace) -> int:
 
     from sft_vs_rl.hub import check_hub_reachable, push_folder
     from sft_vs_rl.model_card import prepare_model_upload
+    from sft_vs_rl.models import read_checkpoint_record
 
     context = {"task": args.task, "method": args.method, "repo_id": args.repo_id, "base_model": args.base_model}
     if args.card_context:
@@ -219,18 +220,12 @@ def _push(args: argparse.Namespace) -> int:
             args.repo_id,
             dry_run=args.dry_run,
             private=args.private,
-            commit_message=args.commit_message or f"Upload {_card_method(tree)} checkpoint with sft-vs-rl",
+            # the tree's record says what its card says (the checkpoint's record, overridden by the flags)
+            commit_message=args.commit_message
+            or f"Upload {read_checkpoint_record(tree).method} checkpoint with sft-vs-rl",
         )
     _print_push(result, result.repo_id)
     return 0
-
-
-def _card_method(tree: str) -> str:
-    """The method of an upload tree (its checkpoint record, written by `prepare_model_upload` as the card says)."""
-    from sft_vs_rl.models import read_checkpoint_record
-
-    record = read_checkpoint_record(tree)
-    return record.method if record is not None else "a"
 
 
 def _study(args: argparse.Namespace) -> int:

@@ -106,14 +106,19 @@ class CheckpointRecordCallback(TrainerCallback):
         record (`CheckpointRecord`): the fields every checkpoint of the run shares (task, method, dataset config,
             base model); `step` and `gflops` are filled in per checkpoint.
         offset_flops (`float`, *optional*, defaults to `0.0`): FLOPs added to the logged `flops/total`.
+        count_compute (`bool`, *optional*, defaults to `True`): fill `gflops` from the log; `False` keeps the
+            record's own (the study's base, whose pretraining is not counted: 0).
     """
 
-    def __init__(self, record: CheckpointRecord, offset_flops: float = 0.0) -> None:
+    def __init__(self, record: CheckpointRecord, offset_flops: float = 0.0, count_compute: bool = True) -> None:
         self.record = record
         self.offset_flops = float(offset_flops)
+        self.count_compute = count_compute
 
     def record_at(self, state) -> CheckpointRecord:
         """The record of the run's state now (its step and cumulative compute)."""
+        if not self.count_compute:
+            return dataclasses.replace(self.record, step=state.global_step)
         flops = [entry["flops/total"] for entry in state.log_history if "flops/total" in entry]
         gflops = to_gflops(self.offset_flops + flops[-1]) if flops else None
         return dataclasses.replace(self.record, step=state.global_step, gflops=gflops)

@@ -84,13 +84,12 @@ def _task_split_of(rows: Sequence[Mapping[str, Any]], task: str | None, split: s
 
 
 def _checkpoint_compute(
-    path: Path, step: int | None, gflops: float | None, initial_gflops: float
+    path: Path, record: Any, step: int | None, gflops: float | None, initial_gflops: float
 ) -> tuple[int | None, float | None]:
     """`step` and `gflops` as given, else the checkpoint record's (cumulative compute), else read from
     `trainer_state.json` (its `flops/total` plus `initial_gflops`)."""
-    from sft_vs_rl.models import read_checkpoint_compute, read_checkpoint_record
+    from sft_vs_rl.models import read_checkpoint_compute
 
-    record = read_checkpoint_record(path)
     if record is not None:
         step = record.step if step is None else step
         gflops = record.gflops if gflops is None else gflops
@@ -102,16 +101,22 @@ def _checkpoint_compute(
     return step, gflops
 
 
-def checkpoint_identity(path: str | Path, task: str | None, method: str | None) -> tuple[str, str]:
-    """`(task, method)` of a checkpoint: the arguments where given, else its checkpoint record's, else `method="rl"`.
+def _read_record(path: Path):
+    """The checkpoint record of `path` (`None` for a Hub id, a tiny spec or a folder without one)."""
+    from sft_vs_rl.models import read_checkpoint_record
+
+    return read_checkpoint_record(path) if path.is_dir() else None
+
+
+def checkpoint_identity(path: str | Path, record: Any, task: str | None, method: str | None) -> tuple[str, str]:
+    """`(task, method)` of a checkpoint: the arguments where given, else its checkpoint `record`'s, else
+    `method="rl"`.
 
     Raises `ValueError` when `task` is missing and the checkpoint holds no record, or when `task` contradicts the
     record (a GP checkpoint evaluated on V-IRL measures nothing).
     """
-    from sft_vs_rl.models import read_checkpoint_record
     from sft_vs_rl.models.record import RECORD_NAME
 
-    record = read_checkpoint_record(path) if Path(path).is_dir() else None
     if task is None:
         if record is None:
             raise ValueError(
@@ -290,8 +295,9 @@ def evaluate(
         from sft_vs_rl.models import load_model
 
         path = Path(model_or_path)
-        task, method = checkpoint_identity(path, task, method)
-        step, gflops = _checkpoint_compute(path, step, gflops, initial_gflops)
+        record = _read_record(path)
+        task, method = checkpoint_identity(path, record, task, method)
+        step, gflops = _checkpoint_compute(path, record, step, gflops, initial_gflops)
         checkpoint = checkpoint or str(path)
         model, loaded_processor = load_model(path)
         check_model_fits_task(model, task, path)
@@ -358,14 +364,15 @@ def evaluate_checkpoint(
     from sft_vs_rl.models import load_model
 
     path = Path(checkpoint)
-    task, evaluate_kwargs["method"] = checkpoint_identity(path, task, evaluate_kwargs.get("method"))
+    record = _read_record(path)
+    task, evaluate_kwargs["method"] = checkpoint_identity(path, record, task, evaluate_kwargs.get("method"))
     info = get_task(task)
     splits = [info.check_split(split) for split in splits] if splits else list(info.splits)
     results = load_results(output) if output is not None and Path(output).is_file() else Results()
     model, processor = load_model(path)
     check_model_fits_task(model, task, path)
     evaluate_kwargs["step"], evaluate_kwargs["gflops"] = _checkpoint_compute(
-        path, evaluate_kwargs.get("step"), evaluate_kwargs.get("gflops"),
+        path, record, evaluate_kwargs.get("step"), evaluate_kwargs.get("gflops"),
         float(evaluate_kwargs.pop("initial_gflops", 0.0)),
     )
     evaluate_kwargs.setdefault("checkpoint", str(path))

@@ -164,19 +164,15 @@ def _flops_callback_cls():
     return FlopsCheckpointCallback
 
 
-def _record_callback(record: CheckpointRecord, offset_flops: float = 0.0, *, gflops: float | None = None,
+def _record_callback(record: CheckpointRecord, offset_flops: float = 0.0, *, count_compute: bool = True,
                      prune: bool = False):
-    """A `CheckpointRecordCallback` that writes `record` into every saved checkpoint (`gflops` fixes its compute, for
-    the base) and, with `prune=True`, then deletes the resume-only state (optimizer, scheduler, RNG) of the earlier
-    checkpoints: only the latest complete one is ever resumed from, and a large model's optimizer state is several
-    times its weights."""
+    """A `CheckpointRecordCallback` that writes `record` into every saved checkpoint (`count_compute=False` keeps its
+    own `gflops`, for the base) and, with `prune=True`, then deletes the resume-only state (optimizer, scheduler, RNG)
+    of the earlier checkpoints: only the latest complete one is ever resumed from, and a large model's optimizer
+    state is several times its weights."""
     from sft_vs_rl.evaluation.callbacks import CheckpointRecordCallback
 
     class StudyRecordCallback(CheckpointRecordCallback):
-        def record_at(self, state) -> CheckpointRecord:
-            record = super().record_at(state)
-            return record if gflops is None else dataclasses.replace(record, gflops=gflops)
-
         def on_save(self, args, state, control, **kwargs):
             super().on_save(args, state, control, **kwargs)
             if prune and state.is_world_process_zero:
@@ -189,7 +185,7 @@ def _record_callback(record: CheckpointRecord, offset_flops: float = 0.0, *, gfl
                             else:
                                 item.unlink()
 
-    return StudyRecordCallback(record, offset_flops=offset_flops)
+    return StudyRecordCallback(record, offset_flops=offset_flops, count_compute=count_compute)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -226,7 +222,7 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
     compute = SFTComputeCallback()
     record = _record(spec, preset, "base", gflops=0.0)  # GFLOPs are counted from the start of Init
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[compute, _record_callback(record, gflops=0.0), *callbacks])
+                         callbacks=[compute, _record_callback(record, count_compute=False), *callbacks])
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
