@@ -183,7 +183,7 @@ def _plot(args: argparse.Namespace) -> int:
     from sft_vs_rl.evaluation.results import load_results
 
     results = load_results(args.results)
-    written = plot_all(results, args.output_dir, smooth=not args.no_smooth, formats=args.format)
+    written = plot_all(results, args.output_dir, smooth=args.smooth, formats=args.format)
     for path in written:
         print(path)
     if not written:
@@ -371,7 +371,8 @@ def _add_study_commands(sub) -> None:
     plot = sub.add_parser("plot", help="draw the paper's figures (PNG + SVG) from a results JSON file")
     plot.add_argument("results", help="results file written by `sft-vs-rl eval` or `sft-vs-rl study`")
     plot.add_argument("--output-dir", required=True, help="folder for the figures")
-    plot.add_argument("--no-smooth", action="store_true", help="no Savitzky-Golay smoothing of the curves")
+    plot.add_argument("--smooth", action="store_true",
+                      help="add Savitzky-Golay smoothing to curves of at least 7 checkpoints (default: measured points)")
     plot.add_argument(
         "--format", nargs="+", default=["png", "svg"], help="file formats (default: png svg)", metavar="FMT"
     )

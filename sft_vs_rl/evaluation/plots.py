@@ -7,9 +7,10 @@
 | [`plot_recognition_vs_success`] | Fig. 8 | GP-VL card-recognition accuracy against success, as compute grows |
 | [`plot_verification_ablation`] | Fig. 10 | RL trained with different verification budgets: OOD curves and gains over Init |
 
-Every figure is written as PNG and SVG, with error bars √(p(1−p)/N) from the results file. Curves with at least
-five points are smoothed with a Savitzky–Golay filter of polynomial order 3 (paper App. C.3); the raw points stay
-visible. `matplotlib` (and `scipy` for smoothing) are imported inside the functions; figures are drawn with the
+Every figure is written as PNG and SVG, with error bars √(p(1−p)/N) from the results file. Curves draw the measured
+checkpoints; `smooth=True` (`sft-vs-rl plot --smooth`) adds a Savitzky–Golay filter of polynomial order 3 (paper
+App. C.3) to curves of at least seven points, with the raw points left visible. Arms are compared at equal compute by
+the one rule of `sft_vs_rl.evaluation.results.equal_compute_limit`, the rule of the study's tables. `matplotlib` (and `scipy` for smoothing) are imported inside the functions; figures are drawn with the
 object-oriented API on an Agg canvas, so no global backend is switched. Install them with
 `pip install "sft-vs-rl[plots]"`.
 """
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sft_vs_rl.evaluation.results import METRIC_LABELS, ResultRecord, Results
+from sft_vs_rl.evaluation.results import METRIC_LABELS, ResultRecord, Results, at_equal_compute
 from sft_vs_rl.tasks import METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ __all__ = [
 
 COLORS = {"base": "#7f7f7f", "init": "#4d4d4d", "sft": "#e6780b", "rl": "#1f5fbf"}
 OOD_SPLITS = ("ood-rule", "ood-visual")
-MIN_SMOOTH_POINTS = 5  # Savitzky–Golay with polyorder 3 needs a window of at least 5 points
+MIN_SMOOTH_POINTS = 7  # polyorder 3 through a 5-point window nearly interpolates: it draws values no checkpoint had
 MAX_SMOOTH_WINDOW = 11
 
 
@@ -57,6 +58,14 @@ def _figure(width: float, height: float) -> Figure:
         raise ImportError('Plotting needs matplotlib: pip install "sft-vs-rl[plots]"') from err
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig
+
+
+def _suptitle(fig: Figure, text: str, fontsize: int = 13) -> None:
+    """A figure title wrapped to the figure's width (≈ 0.6 em per character), so that it is never cut off."""
+    import textwrap
+
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.6 * fontsize)))
+    fig.suptitle(textwrap.fill(text, width=chars), fontsize=fontsize)
 
 
 def _save(fig: Figure, output_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
@@ -133,7 +142,7 @@ def plot_compute_curves(
     task: str,
     output_dir: str | Path,
     *,
-    smooth: bool = True,
+    smooth: bool = False,
     formats: Sequence[str] = ("png", "svg"),
 ) -> list[Path]:
     """Headline metric vs training compute (GFLOPs) for SFT and RL, one panel per split (paper Figs. 5–6).
@@ -156,6 +165,7 @@ def plot_compute_curves(
         )
     fig = _figure(4.6 * len(splits), 4.0)
     axes = fig.subplots(1, len(splits), squeeze=False)[0]
+    smoothed_any = False
     for ax, split in zip(axes, splits):
         metric = headline_metric(task, split)
         for method in ("sft", "rl"):
@@ -169,6 +179,7 @@ def plot_compute_curves(
             else:
                 _errorbar(ax, records, metric, color=color, marker="o", ms=3, lw=0, elinewidth=1, alpha=0.35)
                 ax.plot([r.gflops for r in records], smoothed, color=color, lw=2, label=f"{METHOD_LABELS[method]}")
+                smoothed_any = True
         init = _main_records(results, task, split, "init", metric)
         if init:
             ax.plot([init[-1].gflops], [init[-1].metrics[metric].value], "D", color=COLORS["init"], ms=7, label="Init")
@@ -181,21 +192,9 @@ def plot_compute_curves(
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         _percent_axis(ax)
         ax.legend(fontsize=10, loc="best")
-    note = " (Savitzky–Golay smoothed)" if smooth else ""
-    fig.suptitle(f"{get_task(task).label}: SFT vs RL as training compute grows{note}", fontsize=13)
+    note = " (Savitzky–Golay smoothed)" if smoothed_any else ""
+    _suptitle(fig, f"{get_task(task).label}: SFT vs RL as training compute grows{note}")
     return _save(fig, Path(output_dir), f"{task}_compute_curves", formats)
-
-
-def _at_equal_compute(curves: dict[Any, list[ResultRecord]]) -> tuple[dict[Any, ResultRecord], float]:
-    """For each curve, its last record at or below the smallest final compute of all curves (curves whose first
-    record is already above it have no equal-compute point and are left out)."""
-    limit = min(records[-1].gflops for records in curves.values())
-    picked = {}
-    for key, records in curves.items():
-        below = [r for r in records if r.gflops <= limit]
-        if below:
-            picked[key] = below[-1]
-    return picked, limit
 
 
 def plot_ood_bars(
@@ -217,7 +216,7 @@ def plot_ood_bars(
         init = _main_records(results, task, split, "init", metric)
         if not curves and not init:
             continue
-        picked, limit = _at_equal_compute(curves) if curves else ({}, math.nan)
+        picked, limit = at_equal_compute(curves) if curves else ({}, math.nan)
         bars = {"init": init[-1]} if init else {}
         bars.update(picked)
         groups.append((split, metric, bars, limit))
@@ -241,11 +240,11 @@ def plot_ood_bars(
             ax.text(pos, value + err + 0.02 * max(top, 0.05), label, ha="center", va="bottom", fontsize=10)
         ax.set_ylim(0, min(1.0, 1.25 * top + 0.05) if top > 0 else 1.0)
         ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize=11)
-        compute = "" if math.isnan(limit) else f"\nat ≈{limit:.3g} GFLOPs"
+        compute = "" if math.isnan(limit) else f"\nat ≤ {limit:.4g} GFLOPs"
         ax.set_title(f"{SPLIT_LABELS[split]}{compute}", fontsize=12)
         _percent_axis(ax)
         ax.grid(False, axis="x")
-    fig.suptitle(f"{get_task(task).label}: out-of-distribution, Init vs SFT vs RL at equal compute", fontsize=13)
+    _suptitle(fig, f"{get_task(task).label}: out-of-distribution, Init vs SFT vs RL at equal compute")
     return _save(fig, Path(output_dir), f"{task}_ood_bars", formats)
 
 
@@ -304,7 +303,7 @@ def plot_recognition_vs_success(
         _percent_axis(ax)
         ax.set_title(SPLIT_LABELS[split], fontsize=12)
         ax.legend(fontsize=10, loc="best", title="marker size ∝ compute", title_fontsize=9)
-    fig.suptitle(f"{get_task(task).label}: recognition vs success as compute grows", fontsize=13)
+    _suptitle(fig, f"{get_task(task).label}: recognition vs success as compute grows")
     return _save(fig, Path(output_dir), f"{task}_recognition_vs_success", formats)
 
 
@@ -314,7 +313,7 @@ def plot_verification_ablation(
     output_dir: str | Path,
     *,
     split: str = "ood-rule",
-    smooth: bool = True,
+    smooth: bool = False,
     formats: Sequence[str] = ("png", "svg"),
 ) -> list[Path]:
     """RL trained with different verification budgets: OOD curves and gains over Init at equal compute (Fig. 10).
@@ -343,7 +342,7 @@ def plot_verification_ablation(
     ax_curve, ax_gain = fig.subplots(1, 2)
     cmap = _viridis()
     budgets = sorted(groups)
-    picked, limit = _at_equal_compute({b: groups[b] for b in budgets})
+    picked, limit = at_equal_compute({b: groups[b] for b in budgets})
     for index, budget in enumerate(budgets):
         color = cmap(index / max(1, len(budgets) - 1) * 0.85)
         records = init[-1:] + groups[budget]
@@ -378,9 +377,9 @@ def plot_verification_ablation(
     ax_gain.set_ylabel(f"{METRIC_LABELS.get(metric, metric)}, {what}", fontsize=11)
     for pos, gain in zip(positions, gains):
         ax_gain.text(pos, gain, f"{100 * gain:+.2f}", ha="center", va="bottom" if gain >= 0 else "top", fontsize=10)
-    ax_gain.set_title(f"at equal compute (≈{limit:.3g} GFLOPs)", fontsize=12)
+    ax_gain.set_title(f"at equal compute (≤ {limit:.4g} GFLOPs)", fontsize=12)
     _percent_axis(ax_gain)
-    fig.suptitle(f"{get_task(task).label}: verification-iteration ablation", fontsize=13)
+    _suptitle(fig, f"{get_task(task).label}: verification-iteration ablation")
     return _save(fig, Path(output_dir), f"{task}_verification_ablation", formats)
 
 
@@ -394,7 +393,7 @@ def plot_all(
     results: Results,
     output_dir: str | Path,
     *,
-    smooth: bool = True,
+    smooth: bool = False,
     formats: Sequence[str] = ("png", "svg"),
 ) -> list[Path]:
     """Draw every figure the results support, for every task they hold; returns the files written.

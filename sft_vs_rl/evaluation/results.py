@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ __all__ = [
     "ResultRecord",
     "Results",
     "ResultsFormatError",
+    "EQUAL_COMPUTE_TOLERANCE",
+    "at_equal_compute",
+    "equal_compute_limit",
     "headline_metric",
     "load_results",
     "results_table_markdown",
@@ -63,6 +66,41 @@ METRIC_LABELS = {
     "unseen_success": "success (unseen hands)",
     "mean_return": "mean return",
 }
+
+
+EQUAL_COMPUTE_TOLERANCE = 0.01
+"""Arms are compared at the smallest final compute among them, plus this fraction: compute matching ends the SFT arm
+within one SFT step of the RL arm's budget, on either side, and 1 % absorbs that step."""
+
+
+def equal_compute_limit(final_gflops: Iterable[float]) -> float:
+    """The compute at which arms are compared: the smallest of their final computes, × (1 + `EQUAL_COMPUTE_TOLERANCE`).
+
+    The one rule of the tables (`sft_vs_rl.study.report`) and the figures (`sft_vs_rl.evaluation.plots`).
+
+    >>> equal_compute_limit([4203.0, 4194.0])
+    4235.94
+    """
+    finals = list(final_gflops)
+    if not finals:
+        raise ValueError("equal_compute_limit: no arms to compare (pass each arm's final compute).")
+    return min(finals) * (1 + EQUAL_COMPUTE_TOLERANCE)
+
+
+def at_equal_compute(curves: Mapping[Any, Sequence[ResultRecord]]) -> tuple[dict[Any, ResultRecord], float]:
+    """Each curve's last record at or below `equal_compute_limit` of the curves' final records, and that limit.
+
+    `curves` maps a key (a method, a training budget) to its records sorted by compute. A curve whose first record is
+    already above the limit has no equal-compute point and is left out.
+    """
+    curves = {key: records for key, records in curves.items() if records}
+    limit = equal_compute_limit(records[-1].gflops for records in curves.values())
+    picked = {}
+    for key, records in curves.items():
+        below = [r for r in records if r.gflops <= limit]
+        if below:
+            picked[key] = below[-1]
+    return picked, limit
 
 
 class ResultsFormatError(ValueError):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sft_vs_rl.atomic import write_text
-from sft_vs_rl.evaluation.results import ResultRecord, Results
+from sft_vs_rl.evaluation.results import ResultRecord, Results, equal_compute_limit
 from sft_vs_rl.tasks import METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
 logger = logging.getLogger(__name__)
@@ -34,14 +34,13 @@ def _main(results: Results, task: str, split: str, method: str) -> list[ResultRe
 
 
 def equal_compute_table(results: Results, task: str) -> tuple[str, dict[str, Any]]:
-    """Init, RL and SFT at equal compute (the last checkpoint of each arm whose compute is at most the smaller final
-    compute of the two, +1%), on every split: the study's version of the paper's Fig. 6 table."""
+    """Init, RL and SFT at equal compute (the last checkpoint of each arm at or below `equal_compute_limit`, the rule
+    the figures use), on every split: the study's version of the paper's Fig. 6 table."""
     splits = [s for s in ("id", "ood-rule", "ood-visual") if results.select(task=task, split=s)]
     rl_id, sft_id = _main(results, task, "id", "rl"), _main(results, task, "id", "sft")
     if not rl_id or not sft_id:
         return "(no RL or SFT checkpoints evaluated)\n", {}
-    # The arms are matched by construction within one SFT step; 1% absorbs that step.
-    limit = min(rl_id[-1].gflops, sft_id[-1].gflops) * 1.01
+    limit = equal_compute_limit([rl_id[-1].gflops, sft_id[-1].gflops])
     picked = {}
     gp = get_task(task).family == "gp"
     rule = gp and any("rule_numbers" in r.metrics for r in results.records)

@@ -36,7 +36,7 @@ def _check_images(paths, stem):
 @pytest.mark.parametrize(
     ("plot", "stem"),
     [
-        (plot_compute_curves, "gp-vl_compute_curves"),  # SFT and RL curves on three splits, smoothed
+        (plot_compute_curves, "gp-vl_compute_curves"),  # SFT and RL curves on three splits
         (plot_ood_bars, "gp-vl_ood_bars"),  # Init / SFT / RL at equal compute on two OOD splits
         (plot_recognition_vs_success, "gp-vl_recognition_vs_success"),  # recognition from one-try records
         (plot_verification_ablation, "gp-vl_verification_ablation"),  # four RL training budgets
@@ -61,10 +61,68 @@ def test_plot_all_skips_missing_figures(tmp_path, caplog):
         plot_compute_curves(Results(records=records), "gp-vl", tmp_path)
 
 
-def test_smoothing_needs_five_points():
-    assert _smooth([0.1, 0.2, 0.3, 0.4]) is None
-    line = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+def test_smoothing_is_an_option_that_needs_seven_points(results, tmp_path):
+    assert _smooth([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]) is None
+    line = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
     assert _smooth(line) == pytest.approx(line)  # a polynomial of order ≤ 3 passes through unchanged
+    # By default the curves draw the measured checkpoints only: every plotted y is a record's value.
+    from matplotlib.figure import Figure
+
+    drawn = []
+    original = Figure.savefig
+    def lines(ax):  # every drawn line but the error bars' caps
+        caps = {id(cap) for container in ax.containers for cap in container.lines[1]}
+        return [line for line in ax.get_lines() if id(line) not in caps]
+
+    Figure.savefig = lambda fig, *a, **k: drawn.extend(
+        float(y) for ax in fig.axes for line in lines(ax) for y in line.get_ydata())
+    try:
+        plot_compute_curves(results, "gp-vl", tmp_path, formats=["png"])
+    finally:
+        Figure.savefig = original
+    measured = {r.metrics[m].value for r in results.records for m in r.metrics}
+    assert drawn and all(y in measured for y in drawn)
+
+
+def test_figures_and_tables_pick_the_same_equal_compute_checkpoint(tmp_path):
+    # RL ends 0.2 % above SFT's final compute: the old figure rule (≤ the smaller final) dropped RL's last checkpoint
+    # while the table (+1 %) kept it. Both now read `equal_compute_limit`.
+    from sft_vs_rl.evaluation.results import at_equal_compute
+    from sft_vs_rl.study.report import equal_compute_table
+
+    def record(method, gflops, value, split):
+        return ResultRecord(method, int(gflops), gflops, "gp-l", split, {"success": MetricValue(value, 0.01, 300)})
+
+    records = [record("init", 1118, 0.02, s) for s in ("id", "ood-rule")]
+    records += [record("rl", g, v, s) for g, v in ((3439, 0.023), (4203, 0.020)) for s in ("id", "ood-rule")]
+    records += [record("sft", g, 0.0, s) for g in (3433, 4194) for s in ("id", "ood-rule")]
+    results = Results(records=records, metadata={"verify_iterations": 5})
+    _, table_picked = equal_compute_table(results, "gp-l")
+    curves = {m: [r for r in results.select(task="gp-l", split="ood-rule", method=m)] for m in ("sft", "rl")}
+    figure_picked, _ = at_equal_compute(curves)
+    assert table_picked["rl"]["ood-rule"].gflops == figure_picked["rl"].gflops == 4203
+    assert table_picked["sft"]["ood-rule"].gflops == figure_picked["sft"].gflops == 4194
+
+
+def test_long_titles_are_wrapped_inside_the_figure(results, tmp_path):
+    from matplotlib.figure import Figure
+
+    titles = []
+    original = Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        text = fig.get_suptitle()
+        titles.append((text, fig.get_figwidth()))
+        return original(fig, *args, **kwargs)
+
+    Figure.savefig = capture
+    try:
+        plot_ood_bars(results, "gp-vl", tmp_path, formats=["png"])
+    finally:
+        Figure.savefig = original
+    text, width = titles[0]
+    # 13-point text at ≈ 0.6 em per character: every line fits the figure's width.
+    assert all(len(line) * 0.6 * 13 / 72 <= width for line in text.splitlines())
 
 
 def test_cli_plot(results, tmp_path, capsys):
@@ -79,7 +137,7 @@ def test_cli_plot(results, tmp_path, capsys):
 def test_cli_plot_entry_point(results, tmp_path):
     path = save_results(results, tmp_path / "results.json")
     done = subprocess.run(
-        [sys.executable, "-m", "sft_vs_rl.cli", "plot", str(path), "--output-dir", str(tmp_path), "--no-smooth"],
+        [sys.executable, "-m", "sft_vs_rl.cli", "plot", str(path), "--output-dir", str(tmp_path), "--smooth"],
         capture_output=True,
         text=True,
         check=False,
