@@ -9,6 +9,14 @@ The metrics follow the original `StatLogger` (reference `sftvsrl_spec.md` §1.8,
 | `step_accuracy` | V-IRL | fraction of graded tries that were correct; every try, retries included, is one sample |
 | `unseen_success` | GP | `success` restricted to episodes whose value multiset is not in a given training set |
 | `mean_return` | all | mean of the summed rewards of an episode |
+| `verdict/<kind>` | all | share of first tries (GP) or of graded tries (V-IRL) whose verifier verdict is `<kind>` |
+| `id_face_rule` | GP | share of first answers on hands with a J/Q/K whose numbers count J/Q/K as 10 (the ID rule) |
+| `step_accuracy/<kind>` | V-IRL | `step_accuracy` over the tries whose expected action is `forward`, `stop` or `turn` |
+| `step_accuracy/turn_<direction>` | V-IRL | `step_accuracy` over the tries whose expected action turns to `<direction>` |
+
+The diagnostic metrics (the last four rows) say *why* a success rate moved: which kind of error grew, whether OOD
+answers still apply the ID face rule, which V-IRL actions fail. They are only computed when the records carry the
+environments' `verdict`, `numbers_rule` and `graded_action` info keys.
 
 Every metric comes back as a [`MetricValue`] carrying its binomial standard error √(p(1−p)/N) (paper C.3; for
 `mean_return` the standard error of the mean), so plots can draw error bars without re-reading the episodes.
@@ -32,11 +40,14 @@ __all__ = [
     "binomial_stderr",
     "compute_metrics",
     "episode_success",
+    "face_rule_share",
     "mean_return",
     "proportion",
     "recognition_accuracy",
     "step_accuracy",
+    "step_accuracy_by_action",
     "unseen_multiset_success",
+    "verdict_shares",
 ]
 
 
@@ -80,6 +91,13 @@ class EpisodeRecord:
             V-IRL: whether each graded try (retries included) chose the expected action.
         numbers (`Sequence[int]` or `None`, *optional*):
             GP: the card values of the hand (after the face-card rule), used by [`unseen_multiset_success`].
+        verdicts (`Sequence[str | None]`, *optional*):
+            The verifier's verdict kind of every graded try (`info["verdict"]`), for [`verdict_shares`].
+        numbers_rules (`Sequence[str | None]`, *optional*):
+            GP: which face rule each try's numbers follow (`info["numbers_rule"]`), for [`face_rule_share`].
+        graded_actions (`Sequence[str | None]`, *optional*):
+            V-IRL: the expected action of every graded try (`info["graded_action"]`), for
+            [`step_accuracy_by_action`].
     """
 
     success: bool
@@ -88,6 +106,9 @@ class EpisodeRecord:
     recognized_correctly: bool | None = None
     step_correct: Sequence[bool] = field(default_factory=tuple)
     numbers: Sequence[int] | None = None
+    verdicts: Sequence[str | None] = field(default_factory=tuple)
+    numbers_rules: Sequence[str | None] = field(default_factory=tuple)
+    graded_actions: Sequence[str | None] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if not isinstance(self.turns, int) or self.turns < 1:
@@ -119,6 +140,7 @@ class EpisodeRecord:
         step_correct = tuple(bool(info["step_correct"]) for info in infos if info.get("step_correct") is not None)
         recognized = first.get("recognized_correctly")
         numbers = first.get("numbers")
+        graded = [info for info in infos if info.get("verdict") is not None]
         return cls(
             success=bool(last["success"]),
             turns=len(infos),
@@ -126,6 +148,9 @@ class EpisodeRecord:
             recognized_correctly=None if recognized is None else bool(recognized),
             step_correct=step_correct,
             numbers=None if numbers is None else tuple(int(x) for x in numbers),
+            verdicts=tuple(info["verdict"] for info in graded),
+            numbers_rules=tuple(info.get("numbers_rule") for info in graded),
+            graded_actions=tuple(info.get("graded_action") for info in graded if "graded_action" in info),
         )
 
 
@@ -274,6 +299,65 @@ def mean_return(records: Sequence[EpisodeRecord]) -> MetricValue:
 
 
 
+def verdict_shares(records: Sequence[EpisodeRecord], *, first_try_only: bool = True) -> dict[str, MetricValue]:
+    """Share of tries per verifier verdict kind, keyed `verdict/<kind>`: a histogram of what went right and wrong.
+
+    GeneralPoints counts each episode's first try (one independent sample per episode); V-IRL passes
+    `first_try_only=False` and counts every graded try, as `step_accuracy` does. Records without verdicts are skipped.
+
+    >>> shares = verdict_shares([EpisodeRecord(True, 1, verdicts=["correct"]),
+    ...                          EpisodeRecord(False, 2, verdicts=["no_solution", "illegal_formula"])])
+    >>> {k: v.value for k, v in shares.items()}
+    {'verdict/correct': 0.5, 'verdict/no_solution': 0.5}
+    """
+    kinds = [v for r in records if r.verdicts for v in (r.verdicts[:1] if first_try_only else r.verdicts)]
+    return {f"verdict/{kind}": proportion(k == kind for k in kinds) for kind in sorted(set(kinds), key=kinds.index)}
+
+
+def face_rule_share(records: Sequence[EpisodeRecord], rule: str = "10") -> MetricValue:
+    """Share of first answers, on hands with a J/Q/K, whose numbers follow face rule `rule`.
+
+    Evaluated on the rule-OOD split (J/Q/K = 11/12/13) with `rule="10"`, it is the share of answers that still apply
+    the ID rule: SFT's memorised rule shows up here, not only as a lower success rate.
+
+    >>> face_rule_share([EpisodeRecord(False, 1, numbers_rules=["10"]), EpisodeRecord(True, 1, numbers_rules=["neither"]),
+    ...                  EpisodeRecord(True, 1, numbers_rules=[None])]).value
+    0.5
+    """
+    firsts = [r.numbers_rules[0] for r in records if r.numbers_rules and r.numbers_rules[0] is not None]
+    return proportion(first == rule for first in firsts)
+
+
+def _action_kind(action: str) -> tuple[str, str | None]:
+    """(`"forward"` | `"stop"` | `"turn"` | `"other"`, the turn's direction or `None`)."""
+    name, _, rest = action.partition("(")
+    if name == "turn_direction":
+        return "turn", rest.rstrip(")") or None
+    return (name if name in ("forward", "stop") else "other"), None
+
+
+def step_accuracy_by_action(records: Sequence[EpisodeRecord]) -> dict[str, MetricValue]:
+    """V-IRL per-step accuracy split by the expected action: `step_accuracy/forward`, `/stop`, `/turn`, and
+    `step_accuracy/turn_<direction>` for every direction word (absolute or relative vocabulary) that occurs.
+
+    >>> recs = [EpisodeRecord(True, 2, step_correct=[True, True], graded_actions=["forward()", "stop()"]),
+    ...         EpisodeRecord(False, 1, step_correct=[False], graded_actions=["turn_direction(left)"])]
+    >>> {k: v.value for k, v in step_accuracy_by_action(recs).items()}
+    {'step_accuracy/forward': 1.0, 'step_accuracy/stop': 1.0, 'step_accuracy/turn': 0.0, 'step_accuracy/turn_left': 0.0}
+    """
+    groups: dict[str, list[bool]] = {}
+    for record in records:
+        for action, correct in zip(record.graded_actions, record.step_correct):
+            if action is None:
+                continue
+            kind, direction = _action_kind(action)
+            groups.setdefault(f"step_accuracy/{kind}", []).append(correct)
+            if direction:
+                groups.setdefault(f"step_accuracy/turn_{direction}", []).append(correct)
+    order = {"step_accuracy/forward": 0, "step_accuracy/stop": 1, "step_accuracy/turn": 2}
+    return {key: proportion(groups[key]) for key in sorted(groups, key=lambda k: (order.get(k, 3), k))}
+
+
 def compute_metrics(
     records: Sequence[EpisodeRecord],
     task: str,
@@ -296,7 +380,8 @@ def compute_metrics(
 
     Returns:
         `dict[str, MetricValue]`: `success` and `mean_return` always; `recognition` for GP-VL when the records carry
-        it; `unseen_success` for GP when `train_multisets` is given; `step_accuracy` for V-IRL.
+        it; `unseen_success` for GP when `train_multisets` is given; `step_accuracy` for V-IRL; the diagnostic
+        `verdict/<kind>`, `id_face_rule` (GP) and `step_accuracy/<action>` (V-IRL) when the records carry them.
     """
     info = get_task(task)
     gp = info.family == "gp"
@@ -309,6 +394,10 @@ def compute_metrics(
             metrics["recognition"] = recognition_accuracy(records)
         if train_multisets is not None:
             metrics["unseen_success"] = unseen_multiset_success(records, train_multisets, verify_iterations)
+        if any(r.numbers_rules and r.numbers_rules[0] is not None for r in records):
+            metrics["id_face_rule"] = face_rule_share(records, "10")
     else:
         metrics["step_accuracy"] = step_accuracy(records)
+        metrics |= step_accuracy_by_action(records)
+    metrics |= verdict_shares(records, first_try_only=gp)
     return metrics

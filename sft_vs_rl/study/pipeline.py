@@ -377,7 +377,8 @@ def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str,
 # ---------------------------------------------------------------------------------------------------------------------
 class _Evaluator:
     """Evaluates checkpoints on every split with `sft_vs_rl.evaluation.runner.evaluate` (the library's batched
-    multi-turn rollout; greedy decoding; the paper's verification budget: 5 tries for GP, 2 per position for V-IRL).
+    multi-turn rollout; greedy decoding, plus a sampled pass at the RL temperature on `eval_sampled_episodes`
+    episodes; the paper's verification budget: 5 tries for GP, 2 per position for V-IRL).
     Records name a checkpoint inside the study folder (`eval_dir`'s parent) by its path relative to that folder."""
 
     def __init__(self, spec: TaskSpec, preset: StudyPreset, eval_dir: Path):
@@ -408,19 +409,31 @@ class _Evaluator:
         config = GenerationConfig(max_new_tokens=self.preset.max_new_tokens, do_sample=False,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                                   cache_implementation=self.preset.cache_implementation)
-        results = {}
-        for split, rows in self.splits.items():
-            results[split] = evaluate(
+        sampled_config = GenerationConfig(**config.to_diff_dict() | {
+            "do_sample": True, "temperature": self.preset.rl_temperature, "top_k": 0, "top_p": 1.0})
+
+        def play(rows, split, generation_config):
+            return evaluate(
                 model, rows, processor=processor, task=self.spec.task, split=split.replace("-unseen", ""),
                 method=method, step=step, gflops=gflops, checkpoint=self._name(checkpoint),
                 batch_size=self.preset.eval_batch,
-                generation_config=config, train_multisets=seen_multisets() if self.spec.is_gp else None,
+                generation_config=generation_config, train_multisets=seen_multisets() if self.spec.is_gp else None,
             )
+
+        results = {split: play(rows, split, config) for split, rows in self.splits.items()}
+        sampled = {}
+        if self.preset.eval_sampled_episodes:
+            sampled = {split: play(rows.select(range(min(len(rows), self.preset.eval_sampled_episodes))), split,
+                                   sampled_config)
+                       for split, rows in self.splits.items() if split != "id-unseen"}
         records = []
         for split, evaluation in results.items():
             if split == "id-unseen":
                 continue
             metrics = dict(evaluation.record.metrics)
+            if split in sampled:  # the policy as the RL arm samples it, beside the greedy one
+                headline = "success" if self.spec.is_gp else "step_accuracy"
+                metrics[f"sampled/{headline}"] = sampled[split].record.metrics[headline]
             if self.spec.is_gp:  # one graded turn per try (V-IRL episodes have a turn per position)
                 metrics["first_try_success"] = episode_success(evaluation.episodes, verify_iterations=1)
             if split == "id" and "id-unseen" in results:

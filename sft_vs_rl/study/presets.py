@@ -66,6 +66,9 @@ class StudyPreset:
         num_checkpoints (`int`): checkpoints per arm, at equal fractions of the RL budget (matched for SFT).
         eval_episodes (`int`): episodes per evaluation split (ID, ID unseen hands, OOD).
         eval_batch (`int`): environments stepping together in evaluation.
+        eval_sampled_episodes (`int`): episodes per split also played *sampled* at `rl_temperature` (seed 42, top-k
+            and top-p off, as the RL arm samples), recorded beside the greedy metrics as `sampled/success` (V-IRL:
+            `sampled/step_accuracy`); 0 skips the sampled pass.
         virl_num_milestones (`tuple[int, int]`): route length range of V-IRL episodes.
         max_length (`int`): longest training sequence in tokens.
         pretrain_packing (`bool`): pretrain the base on `max_length` blocks of the corpus stream (TRL's `"wrapped"`
@@ -112,6 +115,7 @@ class StudyPreset:
     num_checkpoints: int = 2
     eval_episodes: int = 32
     eval_batch: int = 32
+    eval_sampled_episodes: int = 0
     virl_num_milestones: tuple[int, int] = (2, 3)
     max_length: int = 512
     pretrain_packing: bool = False
@@ -138,6 +142,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         pretrain_batch_size=32, pretrain_lr=3e-3, pretrain_warmup=6, init_steps=10, init_batch_size=16,
         sft_batch_size=16, sft_train_size=256, rl_updates=2, rl_turns_per_update=16, rl_micro_batch=16,
         rl_epochs=1, rl_num_envs=16, max_new_tokens=56, num_checkpoints=2, eval_episodes=24, eval_batch=24,
+        eval_sampled_episodes=8,
         max_length=384,
         task_overrides={"virl-l": {"max_length": 640}, "virl-vl": {"max_length": 640}},
     ),
@@ -147,7 +152,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         pretrain_batch_size=64, pretrain_lr=2e-3, pretrain_warmup=100, init_steps=100, init_batch_size=64,
         init_lr=5e-4, sft_batch_size=64, sft_lr=5e-4, sft_train_size=20_000, rl_updates=16, rl_turns_per_update=256,
         rl_num_envs=64, max_new_tokens=64, num_checkpoints=4, eval_episodes=300, eval_batch=150,
-        max_length=512,
+        eval_sampled_episodes=150, max_length=512,
         # RL settings, each chosen from training-time and ID signals on a tiny GP-L Init (greedy ID 21.0 ± 2.4 %,
         # `benchmarks/ppo_diagnostics.py`, results in benchmarks/results/ppo_diagnostics.json); OOD never read:
         # * 2 epochs x 4 mini-batches = 8 optimizer steps per update, the paper's count (1 per epoch moved the policy

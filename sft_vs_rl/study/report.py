@@ -104,6 +104,48 @@ def _seed_table(results: Results, task: str) -> str:
     return "\n## Seeds\n\nFinal checkpoint of each arm, over seeds (headline metric, %):\n\n" + "\n".join(lines) + "\n"
 
 
+def _why_table(results: Results, task: str, picked: dict[str, Any]) -> str:
+    """At equal compute, per method and split: greedy and sampled headline metric, and the diagnostics of
+    `sft_vs_rl.evaluation.metrics` (first-try verdict shares, answers under the ID face rule, V-IRL accuracy by
+    expected action): what kind of answer moved."""
+    headline = {s: headline_metric(task, s) for s in ("id", "ood-rule", "ood-visual")}
+    keys = sorted({k for by_split in picked.values() for r in by_split.values() if r is not None for k in r.metrics
+                   if k.startswith(("verdict/", "step_accuracy/")) and "/turn_" not in k}, key=lambda k: (
+                       not k.startswith("step_accuracy/"), k != "verdict/correct", k))
+    sampled = any(f"sampled/{headline[s]}" in r.metrics for by_split in picked.values()
+                  for s, r in by_split.items() if r is not None)
+    rule = any("id_face_rule" in r.metrics for by_split in picked.values() for r in by_split.values() if r is not None)
+    if not keys and not sampled:
+        return ""
+    columns = (["sampled"] if sampled else []) + (["id_face_rule"] if rule else []) + keys
+    names = {"sampled": "sampled", "id_face_rule": "J/Q/K as 10"} | {k: k.split("/", 1)[1] for k in keys}
+    lines = ["| method | split | greedy | " + " | ".join(names[c] for c in columns) + " |",
+             "|---|---|---|" + "---|" * len(columns)]
+    for method in ("base", "init", "sft", "rl"):
+        for split, record in picked.get(method, {}).items():
+            if record is None:
+                continue
+            cells = []
+            for column in columns:
+                key = f"sampled/{headline[split]}" if column == "sampled" else column
+                metric = record.metrics.get(key)
+                cells.append("–" if metric is None or math.isnan(metric.value) else f"{100 * metric.value:.1f}")
+            lines.append(f"| {METHOD_LABELS[method]} | {split} | {100 * record.metrics[headline[split]].value:.1f} | "
+                         + " | ".join(cells) + " |")
+    what = ("first-try verdict shares" if get_task(task).family == "gp"
+            else "per-step accuracy by expected action and the share of graded tries per verdict")
+    return ("\n## Why: decoding and kinds of answer\n\nAt equal compute, in %: the headline metric greedy and sampled at "
+            f"the RL temperature (n = {_sampled_n(picked, headline)}), {what}"
+            + (", and the share of first answers on J/Q/K hands that count J/Q/K as 10 (the ID rule)" if rule else "")
+            + ".\n\n" + "\n".join(lines) + "\n")
+
+
+def _sampled_n(picked: dict[str, Any], headline: dict[str, str]) -> str:
+    ns = {r.metrics[f"sampled/{headline[s]}"].n for by_split in picked.values() for s, r in by_split.items()
+          if r is not None and f"sampled/{headline[s]}" in r.metrics}
+    return "/".join(str(n) for n in sorted(ns)) or "–"
+
+
 def _stage_table(results: Results) -> str:
     stages = results.metadata.get("stages", {})
     lines = ["| stage | wall time (s) | optimizer steps |", "|---|---|---|"]
@@ -183,7 +225,8 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
             f"{meta.get('decoding', 'greedy')} decoding with {meta.get('verify_iterations')} graded tries per "
             "episode (per position for V-IRL); ± is the binomial standard error √(p(1−p)/n).\n",
             "## Equal compute (the paper's Fig. 6 layout)\n", table, _paper_comparison(task, picked),
-            _seed_table(results, task), "\n## Every checkpoint\n", _all_checkpoints(results, task),
+            _seed_table(results, task), _why_table(results, task, picked), "\n## Every checkpoint\n",
+            _all_checkpoints(results, task),
             _rl_diagnostics(results), "\n## Stages\n", _stage_table(results)]
     if figures:
         files = _figures(results, task, out / "figures")

@@ -33,7 +33,12 @@ def test_evaluate_gp_record_and_episodes(nano):
     assert (record.task, record.split, record.method, record.gflops, record.verify_iterations) == (
         "gp-l", "ood-rule", "base", 0.0, 2,
     )  # fmt: skip
-    assert set(record.metrics) == {"success", "mean_return"} and record.metrics["success"].n == 3
+    assert record.metrics["success"].n == 3
+    # The diagnostics: every first try of an untrained model is an illegal formula, and no answer counts J/Q/K as 10
+    # (every hand has a face card, so each first try is a sample of `id_face_rule`).
+    assert set(record.metrics) == {"success", "mean_return", "id_face_rule", "verdict/illegal_formula"}
+    assert record.metrics["verdict/illegal_formula"].value == 1.0 and record.metrics["verdict/illegal_formula"].n == 3
+    assert record.metrics["id_face_rule"].value == 0.0 and record.metrics["id_face_rule"].n == 3
     assert [e.numbers for e in evaluation.episodes] == [(1, 13, 5, 3), (12, 2, 6, 11), (8, 8, 3, 13)]
     for episode in evaluation.episodes:  # an untrained model fails: every episode uses its whole budget
         assert not episode.success and episode.turns == 2 and len(episode.rewards) == 2
@@ -75,8 +80,14 @@ def test_evaluate_virl_counts_every_try(nano):
     evaluation = evaluate(model, rows, processor=tok, task="virl-l", split="id", method="sft", gflops=1.5,
                           max_new_tokens=8, progress=False)  # fmt: skip
     metrics = evaluation.record.metrics
-    assert set(metrics) == {"success", "mean_return", "step_accuracy"}
+    assert {"success", "mean_return", "step_accuracy"} <= set(metrics)
     assert metrics["step_accuracy"].n == sum(e.turns for e in evaluation.episodes)  # retries are samples
+    # The diagnostics split the same graded tries by expected action and by verdict kind.
+    by_kind = [metrics[f"step_accuracy/{k}"].n for k in ("forward", "stop", "turn") if f"step_accuracy/{k}" in metrics]
+    assert sum(by_kind) == metrics["step_accuracy"].n
+    verdicts = {k: v for k, v in metrics.items() if k.startswith("verdict/")}
+    assert all(v.n == metrics["step_accuracy"].n for v in verdicts.values())
+    assert abs(sum(v.value for v in verdicts.values()) - 1.0) < 1e-9
     assert evaluation.record.gflops == 1.5
 
 

@@ -46,3 +46,19 @@ def test_write_report_keeps_the_rl_diagnostics_per_update(tmp_path):
     assert "## RL diagnostics per update" in text
     assert "| 1 | 0.18 | -2.60 | 0.031 | 0.04 | 0.98 | +0.01 | – | – |" in text
     assert "| 2 | 0.22 | -2.30 | 0.006 | 0.03 | 0.99 | +0.24 | – | 0.200 |" in text
+
+
+def test_write_report_says_why_with_sampled_decoding_and_verdict_kinds(tmp_path):
+    results = _results()
+    for record in results.records:
+        if (record.method, record.step) in (("init", 0), ("rl", 4), ("sft", 10)):
+            record.metrics.update({"sampled/success": MetricValue(0.5, 0.04, 150),
+                                   "verdict/correct": MetricValue(0.6, 0.03, 300),
+                                   "verdict/no_solution": MetricValue(0.4, 0.03, 300)})
+            if record.split == "ood-rule":
+                record.metrics["id_face_rule"] = MetricValue(0.9 if record.method == "sft" else 0.3, 0.03, 300)
+    text = write_report(results, tmp_path, figures=False).read_text()
+    assert "## Why: decoding and kinds of answer" in text and "(n = 150)" in text
+    assert "| method | split | greedy | sampled | J/Q/K as 10 | correct | no_solution |" in text
+    assert "| SFT | ood-rule | 0.0 | 50.0 | 90.0 | 60.0 | 40.0 |" in text
+    assert "| RL | id | 72.0 | 50.0 | – | 60.0 | 40.0 |" in text

@@ -21,6 +21,12 @@ def test_smoke_study_end_to_end_and_resumes(tmp_path):
     assert {r.split for r in results.records} == {"id", "ood-rule"}
     id_records = results.select(split="id")
     assert all("unseen_success" in r.metrics and r.metrics["success"].n == 24 for r in id_records)
+    # Beside greedy: a sampled pass at the RL temperature (the preset's 8 episodes) and the first tries' verdicts.
+    assert all(r.metrics["sampled/success"].n == 8 for r in results.records)
+    for r in results.records:
+        shares = [v.value for k, v in r.metrics.items() if k.startswith("verdict/")]
+        assert shares and abs(sum(shares) - 1.0) < 1e-9
+    assert "## Why: decoding and kinds of answer" in (out / "results.md").read_text()
     # Matched compute: each SFT checkpoint was saved at an RL checkpoint's compute, within one SFT step below it.
     rl = [r.gflops for r in results.select(split="id", method="rl")]
     sft = [r.gflops for r in results.select(split="id", method="sft")]

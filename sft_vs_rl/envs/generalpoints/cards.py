@@ -48,6 +48,7 @@ __all__ = [
     "check_choice",
     "deal_hand",
     "normalize_rank",
+    "numbers_rule",
 ]
 
 RANKS: tuple[str, ...] = ("A", "2", "3", "4", "5", "6", "7", "8", "9", "10", "J", "Q", "K")
@@ -227,3 +228,19 @@ def is_heldout_hand(ranks: Sequence[str], heldout_fraction: float) -> bool:
     True
     """
     return is_heldout_multiset(card_values(ranks, "10"), heldout_fraction)
+
+
+def numbers_rule(used: Sequence[int] | None, ranks: Sequence[str]) -> str | None:
+    """Which face rule an answer's numbers follow: the `FACE_RULES` key whose card values equal `used` as a multiset,
+    `"neither"`, or `None` when the hand has no J/Q/K (the rules then agree and the question is moot).
+
+    >>> numbers_rule([10, 10, 3, 4], ["J", "K", "3", "4"]), numbers_rule([11, 13, 3, 4], ["J", "K", "3", "4"])
+    ('10', '11-12-13')
+    """
+    if not any(normalize_rank(r) in ("J", "Q", "K") for r in ranks):
+        return None
+    used_sorted = sorted(used) if used is not None else None
+    for rule in FACE_RULES:
+        if used_sorted == sorted(card_values(ranks, rule)):
+            return rule
+    return "neither"

@@ -16,7 +16,9 @@ from sft_vs_rl.envs.generalpoints.cards import (
     check_choice,
     deal_hand,
     normalize_rank,
+    numbers_rule,
 )
+from sft_vs_rl.envs.generalpoints.formula import formula_numbers
 from sft_vs_rl.envs.generalpoints.prompts import PROMPT_STYLES, format_prompt
 from sft_vs_rl.envs.generalpoints.render import DEFAULT_CANVAS_SIZE, render_hand
 from sft_vs_rl.envs.generalpoints.verifier import REWARDS, verify
@@ -90,6 +92,9 @@ class GeneralPointsEnv(gym.Env[str, str]):
     * `verdict` (`str | None`): the reward-table row of the last try (`"correct"`, `"no_solution"`,
       `"incorrect_number"`, `"illegal_formula"`, `"incorrect_vision"`, `"step_limit"`, and under compat also
       `"partial"`, `"float_mismatch"`); `None` after `reset`;
+    * `numbers_rule` (`str | None`): which face rule the last try's formula numbers follow (`"10"`, `"11-12-13"` or
+      `"neither"`; `None` after `reset` and for hands without J/Q/K, where the rules agree): under the OOD rule,
+      `"10"` is an answer that applied the ID rule;
     * `verify_iteration` (`int`): graded tries so far;
     * `recognized_correctly` (`bool | None`): GP-VL recognition of the last try; `None` for GP-L and after `reset`;
     * `messages` (`list[dict]`): the conversation in chat format (the image item sits in the first user turn);
@@ -200,7 +205,8 @@ class GeneralPointsEnv(gym.Env[str, str]):
             suits = list(suits)
         return ranks, suits
 
-    def _info(self, verdict: str | None, feedback: str, recognized: bool | None) -> dict[str, Any]:
+    def _info(self, verdict: str | None, feedback: str, recognized: bool | None,
+              formula: str | None = None) -> dict[str, Any]:
         return {
             "ranks": list(self._ranks),
             "suits": list(self._suits),
@@ -208,6 +214,8 @@ class GeneralPointsEnv(gym.Env[str, str]):
             "success": self._success,
             "feedback": feedback,
             "verdict": verdict,
+            "numbers_rule": None if verdict in (None, "step_limit") else numbers_rule(formula_numbers(formula),
+                                                                                       self._ranks),
             "verify_iteration": self._tries,
             "recognized_correctly": recognized,
             "messages": [{"role": m["role"], "content": [dict(c) for c in m["content"]]} for m in self._messages],
@@ -275,7 +283,8 @@ class GeneralPointsEnv(gym.Env[str, str]):
             self._messages.append(assistant_turn(response))
         else:
             self._messages.extend(retry_turns(response, verdict.feedback))
-        return self._observation(), reward, terminated, truncated, self._info(kind, verdict.feedback, recognized)
+        return self._observation(), reward, terminated, truncated, self._info(kind, verdict.feedback, recognized,
+                                                                          verdict.metrics["formula"])
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

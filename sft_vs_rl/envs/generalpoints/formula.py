@@ -36,6 +36,7 @@ __all__ = [
     "ParsedFormula",
     "evaluate_formula",
     "evaluate_rpn",
+    "formula_numbers",
     "parse_formula",
 ]
 
@@ -206,3 +207,17 @@ def evaluate_formula(text: str) -> Fraction:
     Fraction(24, 1)
     """
     return Fraction(evaluate_rpn(parse_formula(text).rpn, exact=True))
+
+
+def formula_numbers(text: str | None) -> tuple[int, ...] | None:
+    """The numbers a formula uses, in order; `None` when `text` is missing or not a well-formed formula.
+
+    >>> formula_numbers("(10-4)*4=24"), formula_numbers("10-")
+    ((10, 4, 4), None)
+    """
+    if text is None:
+        return None
+    try:
+        return parse_formula(text).numbers
+    except FormulaError:
+        return None

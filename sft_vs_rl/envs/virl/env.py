@@ -98,6 +98,9 @@ class VIRLEnv(gym.Env):
       the compat ungraded call, which the original counts as an incorrect sample of per-step accuracy).
     * `observation_correct` (`bool` or `None`): whether the answer's `"current observation"` states the oracle
       observation of the graded position (landmark recognition in V-IRL-VL; never rewarded).
+    * `verdict` (`str` or `None`): the verifier's kind of this call's try (`"correct"`, `"false_intersection"`,
+      `"missed_intersection"`, `"wrong_action"`, `"no_action"`); `graded_action` (`str` or `None`): the expected
+      action of the position that try was graded at (`expected_action` has moved on after a correct one).
     * `messages` (`list[dict]`), `images` (`list[PIL.Image.Image]`): the conversation and its images.
     * `position`, `num_positions` (`int`): rail index and rail length; `expected_action` (`str`); `instruction`
       (`str`, the sentence being executed); `oracle_observation` (`str`); `episode` (`dict`: route dict,
@@ -273,13 +276,13 @@ class VIRLEnv(gym.Env):
         if verdict.success:
             if step.kind == "stop":
                 self._done = True
-                return self._obs(), verdict.reward, True, False, self._info(verdict.feedback, True, True, verdict)
+                return self._obs(), verdict.reward, True, False, self._info(verdict.feedback, True, True, verdict, expected)
             self._history_act.append(expected)
             self._position += 1
             self._tries = 0
             self._history_obs.append(self._episode.rail[self._position].observation)
             self._fresh_turn()
-            return self._obs(), verdict.reward, False, False, self._info(verdict.feedback, True, False, verdict)
+            return self._obs(), verdict.reward, False, False, self._info(verdict.feedback, True, False, verdict, expected)
         self._messages = self._messages + retry_turns(action, verdict.feedback)
         reward, truncated = verdict.reward, False
         if self._tries >= self.verify_iterations:
@@ -287,7 +290,7 @@ class VIRLEnv(gym.Env):
                 self._exhausted = True
             else:
                 reward, truncated, self._done = verdict.reward + BUDGET_PENALTY, True, True
-        return self._obs(), reward, False, truncated, self._info(verdict.feedback, False, False, verdict)
+        return self._obs(), reward, False, truncated, self._info(verdict.feedback, False, False, verdict, expected)
 
     # ------------------------------------------------------------------------------------------------------------------
 
@@ -313,11 +316,14 @@ class VIRLEnv(gym.Env):
         return self._messages[-1]["content"][-1]["text"]
 
     def _info(
-        self, feedback: str, step_correct: bool | None, success: bool, verdict: Verdict | None = None
+        self, feedback: str, step_correct: bool | None, success: bool, verdict: Verdict | None = None,
+        graded_action: str | None = None,
     ) -> dict[str, Any]:
         step = self._episode.rail[self._position]
         info = {
             "observation_correct": None if verdict is None else verdict.metrics["observation_correct"],
+            "verdict": None if verdict is None else verdict.metrics["kind"],
+            "graded_action": graded_action,
             "success": success,
             "feedback": feedback,
             "verify_iteration": self._tries,

@@ -152,7 +152,9 @@ def verify_action(
 
     Returns:
         `Verdict` with `metrics={"step_correct": bool, "observation_correct": bool, "action": parsed action or None,
-        "claims_intersection": bool}`.
+        "claims_intersection": bool, "kind": ...}`; `kind` is `"correct"`, `"false_intersection"` /
+        `"missed_intersection"` (the observation's intersection claim is wrong), `"wrong_action"` or `"no_action"`
+        (no action could be read).
 
     >>> verify_action('{"action": "forward()"}', "forward()", "No landmarks nearby; ").reward
     1.0
@@ -170,9 +172,11 @@ def verify_action(
         "claims_intersection": claims,
     }
     if parsed.action == expected_action:
-        return Verdict(REWARD_FN_VIRL["CORRECT_ACTION"], CORRECT_ACTION, True, metrics)
+        return Verdict(REWARD_FN_VIRL["CORRECT_ACTION"], CORRECT_ACTION, True, metrics | {"kind": "correct"})
     if claims and not truth:
-        return Verdict(REWARD_FN_VIRL["INCORRECT_OBS"], NOT_AT_INTERSECTION, False, metrics)
+        return Verdict(REWARD_FN_VIRL["INCORRECT_OBS"], NOT_AT_INTERSECTION, False,
+                       metrics | {"kind": "false_intersection"})
     if truth and not claims:
-        return Verdict(REWARD_FN_VIRL["INCORRECT_OBS"], AT_INTERSECTION, False, metrics)
-    return Verdict(REWARD_FN_VIRL["INCORRECT_ACTION"], INCORRECT_ACTION, False, metrics)
+        return Verdict(REWARD_FN_VIRL["INCORRECT_OBS"], AT_INTERSECTION, False, metrics | {"kind": "missed_intersection"})
+    kind = "no_action" if parsed.action is None else "wrong_action"
+    return Verdict(REWARD_FN_VIRL["INCORRECT_ACTION"], INCORRECT_ACTION, False, metrics | {"kind": kind})
