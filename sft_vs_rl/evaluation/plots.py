@@ -6,6 +6,7 @@
 | [`plot_ood_bars`] | Figs. 6, 7 | OOD metric of Init, SFT and RL at equal compute, with the change over Init |
 | [`plot_recognition_vs_success`] | Fig. 8 | GP-VL card-recognition accuracy against success, as compute grows |
 | [`plot_verification_ablation`] | Fig. 10 | RL trained with different verification budgets: OOD curves and gains over Init |
+| [`plot_training_curves`] | — | is PPO learning? per-update training success, reward, approx_kl, clipfrac, explained variance; KL from Init of both arms vs compute |
 
 Every figure is written as PNG and SVG, with error bars √(p(1−p)/N) from the results file. Curves draw the measured
 checkpoints; `smooth=True` (`sft-vs-rl plot --smooth`) adds a Savitzky–Golay filter of polynomial order 3 (paper
@@ -38,6 +39,7 @@ __all__ = [
     "plot_compute_curves",
     "plot_ood_bars",
     "plot_recognition_vs_success",
+    "plot_training_curves",
     "plot_verification_ablation",
 ]
 
@@ -383,6 +385,55 @@ def plot_verification_ablation(
     return _save(fig, Path(output_dir), f"{task}_verification_ablation", formats)
 
 
+_TRAINING_PANELS = (("first_try_success", "training first-try success"), ("reward_per_turn", "reward per turn"),
+                    ("approx_kl", "approx_kl"), ("clipfrac", "clipfrac"), ("explained_variance", "explained variance"))
+
+
+def plot_training_curves(
+    results: Results, task: str, output_dir: str | Path, *, formats: Sequence[str] = ("png", "svg")
+) -> list[Path]:
+    """Is PPO learning? The RL arms' per-update diagnostics (`results.metadata["rl_diagnostics"]`, as the study
+    writes them) and, in the last panel, each arm's `kl_from_init` (ID records) against training compute.
+
+    Returns:
+        `list[Path]`: the files written (`{task}_training_curves.{png,svg}`).
+    """
+    arms = {name: updates for name, updates in (results.metadata.get("rl_diagnostics") or {}).items() if updates}
+    kl = {m: [r for r in _main_records(results, task, "id", m, "kl_from_init")] for m in ("init", "sft", "rl")}
+    if not arms and not (kl["sft"] or kl["rl"]):
+        raise MissingDataError(
+            f"plot_training_curves: task {task!r} has no per-update RL diagnostics (metadata 'rl_diagnostics') and no "
+            "'kl_from_init' records."
+        )
+    fig = _figure(13.5, 7.0)
+    axes = fig.subplots(2, 3).ravel()
+    cmap = _viridis()
+    for ax, (key, label) in zip(axes, _TRAINING_PANELS):
+        for index, (arm, updates) in enumerate(arms.items()):
+            points = [(u["update"], u[key]) for u in updates if isinstance(u.get(key), (int, float))]
+            if points:
+                color = COLORS["rl"] if index == 0 else cmap(index / max(1, len(arms) - 1) * 0.85)
+                ax.plot(*zip(*points), marker="o", ms=3, lw=1.5, color=color, label=arm)
+        ax.set_title(label, fontsize=12)
+        ax.set_xlabel("PPO update", fontsize=11)
+        ax.grid(True, alpha=0.3)
+        if len(arms) > 1:
+            ax.legend(fontsize=9)
+    ax = axes[-1]
+    for method in ("sft", "rl"):
+        if kl[method]:
+            _errorbar(ax, kl["init"][-1:] + kl[method], "kl_from_init", color=COLORS[method], marker="o", ms=4, lw=2,
+                      label=METHOD_LABELS[method])
+    ax.set_title("KL from Init on ID probe pairs", fontsize=12)
+    ax.set_xlabel("training compute (GFLOPs)", fontsize=11)
+    ax.set_ylabel("nats per token", fontsize=11)
+    ax.grid(True, alpha=0.3)
+    if kl["sft"] or kl["rl"]:
+        ax.legend(fontsize=10)
+    _suptitle(fig, f"{get_task(task).label}: training signals of the RL arm, and how far each arm moved from Init")
+    return _save(fig, Path(output_dir), f"{task}_training_curves", formats)
+
+
 def _viridis():
     from matplotlib import colormaps
 
@@ -416,6 +467,7 @@ def plot_all(
         (plot_ood_bars, {"formats": formats}),
         (plot_recognition_vs_success, {"formats": formats}),
         (plot_verification_ablation, curve_kwargs),
+        (plot_training_curves, {"formats": formats}),
     )
     for task in results.tasks():
         for plot, kwargs in plotters:

@@ -22,8 +22,10 @@ A results file is JSON:
 }
 ```
 
-Metric names used by the library: `success`, `recognition`, `step_accuracy`, `unseen_success`, `mean_return`
-(see `sft_vs_rl.evaluation.metrics`). Loading validates every field and names the bad one with its fix.
+Metric names used by the library: `success`, `recognition`, `step_accuracy`, `unseen_success`, `mean_return`, the
+diagnostics `verdict/<kind>`, `id_face_rule`, `step_accuracy/<action>` (see `sft_vs_rl.evaluation.metrics`),
+`sampled/<metric>` (the study's sampled pass) and `kl_from_init` (`sft_vs_rl.evaluation.kl`). Loading validates every
+field and names the bad one with its fix.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ METRIC_LABELS = {
     "step_accuracy": "per-step accuracy",
     "unseen_success": "success (unseen hands)",
     "mean_return": "mean return",
+    "kl_from_init": "KL from Init (nats/token)",
 }
 
 

@@ -381,9 +381,21 @@ class _Evaluator:
     episodes; the paper's verification budget: 5 tries for GP, 2 per position for V-IRL).
     Records name a checkpoint inside the study folder (`eval_dir`'s parent) by its path relative to that folder."""
 
-    def __init__(self, spec: TaskSpec, preset: StudyPreset, eval_dir: Path):
+    def __init__(self, spec: TaskSpec, preset: StudyPreset, eval_dir: Path, reference: str | None = None):
         self.spec, self.preset, self.eval_dir = spec, preset, eval_dir
         self.splits = {split: spec.eval_dataset(preset, split, preset.eval_episodes) for split in spec.eval_splits()}
+        self.reference_path, self._reference, self._probe = reference, None, None
+
+    def _kl_from_init(self, model, tokenizer):
+        """`kl_from_init` of a text checkpoint: `probe_kl` against the Init on the first `PROBE_SIZE` ID SFT pairs."""
+        from sft_vs_rl.evaluation.kl import PROBE_SIZE, probe_kl
+        from sft_vs_rl.models import load_model
+
+        if self._reference is None:
+            self._reference = load_model(self.reference_path)[0].eval()
+            data = self.spec.sft_dataset(self.preset)
+            self._probe = data.select(range(min(PROBE_SIZE, len(data))))
+        return probe_kl(model, self._reference, tokenizer, self._probe, batch_size=self.preset.eval_batch)
 
     def _name(self, checkpoint: str) -> str:
         """`checkpoint` relative to the study folder (`rl/checkpoint-8`), or as given (a Hub id)."""
@@ -439,6 +451,8 @@ class _Evaluator:
             if split == "id" and "id-unseen" in results:
                 # ID hands are all from the training pool; the held-out hands are a split of their own.
                 metrics["unseen_success"] = results["id-unseen"].record.metrics["success"]
+            if split == "id" and self.reference_path and not self.spec.visual:
+                metrics["kl_from_init"] = self._kl_from_init(model, tokenizer)
             record = dataclasses.replace(evaluation.record, metrics=metrics,
                                          train_verify_iterations=train_verify_iterations)
             records.append(record.to_dict())
@@ -577,7 +591,7 @@ class StudyPlan:
     def evaluate(self, infos: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[int, list[dict]]]:
         """Records of every checkpoint: the main list (base, Init, the first seed's arms, the ablation) and each
         seed's own (Init and that seed's arms)."""
-        evaluator = _Evaluator(self.spec, self.preset, self.out / "eval")
+        evaluator = _Evaluator(self.spec, self.preset, self.out / "eval", reference=str(self.out / "init"))
 
         def checkpoints(path: Path, method: str, budget: int | None) -> list[dict]:
             records = []

@@ -71,7 +71,9 @@ def _all_checkpoints(results: Results, task: str) -> str:
     gp = get_task(task).family == "gp"
     head = "| method | train VIter | step | GFLOPs | split | success | " + (
         "first-try success | unseen success |" if gp else "per-step accuracy |")
-    lines = [head, "|" + "---|" * (8 if gp else 7)]
+    kl = any("kl_from_init" in r.metrics for r in results.records)
+    head += " KL from Init |" if kl else ""
+    lines = [head, "|" + "---|" * ((8 if gp else 7) + kl)]
     order = {m: i for i, m in enumerate(("base", "init", "sft", "rl"))}
     records = sorted(results.select(task=task), key=lambda r: (order[r.method], r.train_verify_iterations or 0,
                                                                 r.gflops, r.split))
@@ -80,6 +82,9 @@ def _all_checkpoints(results: Results, task: str) -> str:
                f"{r.split} | {_pct(r, 'success')} | ")
         row += (f"{_pct(r, 'first_try_success')} | {_pct(r, 'unseen_success')} |" if gp
                 else f"{_pct(r, 'step_accuracy')} |")
+        if kl:
+            m = r.metrics.get("kl_from_init")
+            row += f" {m.value:.4f} ± {m.stderr or 0:.4f} |" if m is not None else " |"
         lines.append(row)
     return "\n".join(lines) + "\n"
 
@@ -204,7 +209,7 @@ def _figures(results: Results, task: str, folder: Path) -> list[Path]:
 
     files: list[Path] = []
     for plot in (plots.plot_compute_curves, plots.plot_ood_bars, plots.plot_recognition_vs_success,
-                 plots.plot_verification_ablation):
+                 plots.plot_verification_ablation, plots.plot_training_curves):
         try:
             files += plot(results, task, folder, formats=("png",))
         except plots.MissingDataError as err:

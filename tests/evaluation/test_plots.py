@@ -17,6 +17,7 @@ from sft_vs_rl.evaluation.plots import (
     plot_compute_curves,
     plot_ood_bars,
     plot_recognition_vs_success,
+    plot_training_curves,
     plot_verification_ablation,
 )
 from sft_vs_rl.evaluation.results import ResultRecord, Results, save_results
@@ -155,3 +156,17 @@ def test_equal_compute_leaves_out_a_curve_with_no_point_below_the_limit(tmp_path
 
     results = Results(records=[record("init", 1.0), record("rl", 2.0, 1), record("rl", 3.0, 10)])
     _check_images(plot_verification_ablation(results, "gp-l", tmp_path), "gp-l_verification_ablation")
+
+
+def test_training_curves_draw_the_rl_diagnostics_and_both_arms_kl(tmp_path):
+    def rec(method, gflops, kl):
+        return ResultRecord(method, int(gflops), gflops, "gp-l", "id",
+                            {"success": MetricValue(0.5, 0.03, 300), "kl_from_init": MetricValue(kl, 0.001, 64)})
+
+    updates = [{"update": u, "step": 8 * u, "first_try_success": 0.5 + 0.01 * u, "reward_per_turn": -1 + 0.1 * u,
+                "approx_kl": 0.01, "clipfrac": 0.02, "explained_variance": 0.3} for u in range(1, 5)]
+    results = Results(records=[rec("init", 10, 0.0), rec("rl", 20, 0.01), rec("sft", 20, 0.05)],
+                      metadata={"rl_diagnostics": {"rl": updates}})
+    _check_images(plot_training_curves(results, "gp-l", tmp_path), "gp-l_training_curves")
+    with pytest.raises(MissingDataError, match="no per-update RL diagnostics"):
+        plot_training_curves(Results(records=results.records[:1]), "gp-l", tmp_path)
