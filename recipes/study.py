@@ -29,6 +29,7 @@ class StudyScriptArguments:
         output_dir (`str`): folder of every stage's output.
         seeds (`list[int]`, *optional*, defaults to `[0]`): seeds of the SFT and RL arms.
         verify_iterations (`list[int]`, *optional*): RL training budgets of the verification-iteration ablation.
+        rl_from_base (`bool`, *optional*, defaults to `False`): also train RL from the base without Init (Fig. 9).
         overrides (`dict` or `str`, *optional*): `StudyPreset` fields to change, e.g. `{"answer_format": "steps"}`.
         num_threads (`int`, *optional*, defaults to `2`): torch threads on CPU.
         force (`bool`, *optional*, defaults to `False`): redo every stage.
@@ -41,6 +42,7 @@ class StudyScriptArguments:
     verify_iterations: list[int] | None = field(
         default=None, metadata={"help": "RL training budgets of the verification-iteration ablation, e.g. 1 3 5 10."}
     )
+    rl_from_base: bool = field(default=False, metadata={"help": "Also train RL from the base without Init (Fig. 9)."})
     overrides: dict | str | None = field(
         default=None, metadata={"help": 'StudyPreset fields to change, as JSON, e.g. \'{"rl_updates": 8}\'.'}
     )
@@ -66,7 +68,8 @@ def main(script_args: StudyScriptArguments) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("sft_vs_rl.study").setLevel(logging.INFO)
     path = run_study(script_args.task, script_args.preset, script_args.output_dir, seeds=script_args.seeds,
-                     verify_iterations=script_args.verify_iterations, force=script_args.force,
+                     verify_iterations=script_args.verify_iterations, rl_from_base=script_args.rl_from_base,
+                     force=script_args.force,
                      num_threads=script_args.num_threads, **overrides)
     print(f"Wrote {path} and {path.parent / 'results.md'}")
 

@@ -242,8 +242,8 @@ def _study(args: argparse.Namespace) -> int:
         overrides["answer_format"] = args.answer_format
     start = time.time()
     path = run_study(args.task, args.preset, args.output_dir, seeds=args.seeds,
-                     verify_iterations=args.verify_iterations, force=args.force, num_threads=args.num_threads,
-                     **overrides)
+                     verify_iterations=args.verify_iterations, rl_from_base=args.rl_from_base, force=args.force,
+                     num_threads=args.num_threads, **overrides)
     print((path.parent / "results.md").read_text(encoding="utf-8"))
     print(f"study done in {time.time() - start:.0f} s: {path}, {path.parent / 'results.md'}, {path.parent / 'figures'}")
     return 0
@@ -362,6 +362,8 @@ def _add_study_commands(sub) -> None:
     study.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the SFT and RL arms (default: 0)")
     study.add_argument("--verify-iterations", type=positive_int, nargs="+", metavar="V",
                        help="RL training budgets of the verification-iteration ablation, e.g. 1 3 5 10")
+    study.add_argument("--rl-from-base", action="store_true",
+                       help="also train RL straight from the base, without Init (the paper's Fig. 9)")
     study.add_argument("--answer-format", choices=ANSWER_FORMATS, help="GP answer format (default: the preset's)")
     study.add_argument("--set", action="append", metavar="KEY=VALUE", help="any StudyPreset field (JSON value)")
     study.add_argument("--num-threads", type=positive_int, default=2, help="torch threads on CPU (default: 2)")

@@ -177,6 +177,8 @@ def test_evaluate_counts_must_be_positive(text_checkpoint):
 def test_study_preset_sizes(capsys):
     assert main(["study", "--task", "gp-l", "--output-dir", "x", "--set", "rl_updates=0"]) == 2
     assert "StudyPreset field `rl_updates` is 0; it must be an int ≥ 1" in _error_line(capsys)
+    assert main(["study", "--task", "gp-l", "--output-dir", "x", "--set", "init_format_threshold=95"]) == 2
+    assert "`init_format_threshold` is 95; it must be a share in (0, 1]" in _error_line(capsys)
 
 
 def test_ppo_config_sizes(tmp_path):

@@ -34,6 +34,7 @@ from sft_vs_rl.evaluation.results import (
 
 _LAZY_EXPORTS = {
     "CheckpointRecordCallback": "sft_vs_rl.evaluation.callbacks",
+    "FormatCriterionCallback": "sft_vs_rl.evaluation.callbacks",
     "SFTComputeCallback": "sft_vs_rl.evaluation.callbacks",
     "plot_all": "sft_vs_rl.evaluation.plots",
 }
@@ -41,6 +42,7 @@ _LAZY_EXPORTS = {
 __all__ = [
     "CheckpointRecordCallback",
     "EpisodeRecord",
+    "FormatCriterionCallback",
     "MetricValue",
     "ResultRecord",
     "Results",
@@ -61,7 +63,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sft_vs_rl.evaluation.callbacks import CheckpointRecordCallback, SFTComputeCallback
+    from sft_vs_rl.evaluation.callbacks import CheckpointRecordCallback, FormatCriterionCallback, SFTComputeCallback
     from sft_vs_rl.evaluation.plots import plot_all
 
 

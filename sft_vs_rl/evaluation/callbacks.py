@@ -1,5 +1,6 @@
 """Training callbacks: `SFTComputeCallback` logs the paper's SFT compute (`6·N·tokens`) from a `transformers` Trainer;
-`CheckpointRecordCallback` writes the checkpoint record (`sft_vs_rl.models.record`) into every checkpoint it saves.
+`CheckpointRecordCallback` writes the checkpoint record (`sft_vs_rl.models.record`) into every checkpoint it saves;
+`FormatCriterionCallback` stops an SFT run (the study's Init) once the model's answers have the task's format.
 
 Kept apart from `compute.py` so that the FLOP formulas and `ComputeMeter` import without `transformers`.
 """
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -18,7 +21,7 @@ from sft_vs_rl.models.record import CheckpointRecord, write_checkpoint_record
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckpointRecordCallback", "SFTComputeCallback"]
+__all__ = ["CheckpointRecordCallback", "FormatCriterionCallback", "SFTComputeCallback"]
 
 
 class SFTComputeCallback(TrainerCallback):
@@ -129,3 +132,68 @@ class CheckpointRecordCallback(TrainerCallback):
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         if folder.is_dir():
             write_checkpoint_record(folder, self.record_at(state))
+
+
+class FormatCriterionCallback(TrainerCallback):
+    """Stop training at the first check where a share `threshold` of greedy answers to fixed probe prompts have the
+    task's answer format (`has_format`, e.g. `sft_vs_rl.envs.generalpoints.has_answer_format`).
+
+    The paper's reason for its Init SFT is a stable output format, so the study stops Init by this criterion rather
+    than at a step count chosen without one. Every `every` optimizer steps the model answers `prompts` (chat
+    messages) greedily; the share with the format is logged as `init/format_rate` in `state.log_history` and kept in
+    `history` as `(step, rate)`; when it reaches `threshold`, training stops (the caller saves the model).
+
+    Args:
+        prompts (`Sequence[list[dict]]`): probe conversations, each the user turns before the first answer.
+        has_format (`Callable[[str], bool]`): whether one answer has the format.
+        threshold (`float`): share of formatted answers that ends training, in (0, 1].
+        every (`int`): optimizer steps between checks.
+        max_new_tokens (`int`): answer length.
+        batch_size (`int`, *optional*, defaults to `64`): prompts per `generate` call.
+    """
+
+    def __init__(self, prompts: Sequence[list[dict[str, Any]]], has_format: Callable[[str], bool], *,
+                 threshold: float, every: int, max_new_tokens: int, batch_size: int = 64):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"FormatCriterionCallback: threshold={threshold!r} must be in (0, 1].")
+        if every < 1:
+            raise ValueError(f"FormatCriterionCallback: every={every!r} must be a positive number of steps.")
+        self.prompts, self.has_format = list(prompts), has_format
+        self.threshold, self.every, self.max_new_tokens, self.batch_size = threshold, every, max_new_tokens, batch_size
+        self.history: list[tuple[int, float]] = []
+
+    def format_rate(self, model: Any, tokenizer: Any) -> float:
+        """Share of the probe prompts whose greedy answer has the format."""
+        import torch
+
+        was_training, side = model.training, tokenizer.padding_side
+        model.eval()
+        tokenizer.padding_side = "left"
+        answers: list[str] = []
+        try:
+            with torch.no_grad():
+                for start in range(0, len(self.prompts), self.batch_size):
+                    chunk = self.prompts[start : start + self.batch_size]
+                    texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+                             for p in chunk]
+                    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+                    batch = {k: v.to(model.device) for k, v in batch.items()}
+                    out = model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                    answers += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        finally:
+            tokenizer.padding_side = side
+            model.train(was_training)
+        return sum(self.has_format(a) for a in answers) / max(1, len(answers))
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.global_step % self.every or model is None or processing_class is None:
+            return control
+        rate = self.format_rate(model, processing_class)
+        self.history.append((state.global_step, rate))
+        state.log_history.append({"init/format_rate": rate, "step": state.global_step})
+        logger.info("format criterion at step %d: %.1f%% of answers formatted (stop at %.0f%%)", state.global_step,
+                    100 * rate, 100 * self.threshold)
+        if rate >= self.threshold:
+            control.should_training_stop = True
+        return control

@@ -268,16 +268,26 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
 
 
 def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str, Any]:
-    """Stage 2: Init = SFT of the base on ID data only, resuming from its latest periodic checkpoint."""
+    """Stage 2: Init = SFT of the base on ID data only, resuming from its latest periodic checkpoint; with
+    `init_format_threshold`, stopped at the first check where that share of answers has the task's format."""
     from sft_vs_rl.compute import to_gflops
+    from sft_vs_rl.evaluation import FormatCriterionCallback
+    from sft_vs_rl.evaluation.kl import PROBE_SIZE
 
     start = time.time()
     dataset = spec.sft_dataset(preset)
     data_s = time.time() - start
     resume = _resume_point(out)
     record = _record(spec, preset, "init")
+    callbacks = [_record_callback(record)]
+    criterion = None
+    if preset.init_format_threshold is not None and not spec.visual:  # text prompts (image probes: not built)
+        criterion = FormatCriterionCallback(
+            dataset["prompt"][:PROBE_SIZE], spec.has_answer_format, threshold=preset.init_format_threshold,
+            every=preset.init_check_every, max_new_tokens=preset.max_new_tokens, batch_size=preset.eval_batch)
+        callbacks.append(criterion)
     trainer, compute = _sft(base_path, dataset, out, steps=preset.init_steps, batch=preset.init_batch_size,
-                            lr=preset.init_lr, seed=seed, preset=preset, callbacks=[_record_callback(record)],
+                            lr=preset.init_lr, seed=seed, preset=preset, callbacks=callbacks,
                             saves=_periodic_saves(preset.init_steps), resume=resume)
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))
@@ -287,7 +297,10 @@ def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str,
     info = _finish(out, {"stage": "init", "wall_s": time.time() - start, "data_s": data_s,
                          "steps": trainer.state.global_step, "tokens": int(trainer.state.num_input_tokens_seen),
                          "flops": meter.total_flops, "n_params": meter.n_params, "final_loss": _last_loss(trainer),
-                         "resumed_from": resume.name if resume else None})
+                         "resumed_from": resume.name if resume else None,
+                         "format_checks": [{"step": step, "format_rate": rate} for step, rate in criterion.history]
+                         if criterion else None,
+                         "stopped_by_format": bool(criterion and trainer.state.global_step < preset.init_steps)})
     for ckpt in _checkpoints(out):  # resume-only: the stage's output is the model in `out` itself
         shutil.rmtree(ckpt)
     return info
@@ -481,6 +494,7 @@ def run_study(
     *,
     seeds: Sequence[int] = (0,),
     verify_iterations: Sequence[int] | None = None,
+    rl_from_base: bool = False,
     force: bool = False,
     num_threads: int | None = 2,
     **overrides: Any,
@@ -496,6 +510,9 @@ def run_study(
         verify_iterations (`Sequence[int]`, *optional*): RL training budgets of the verification-iteration ablation
             (paper Fig. 10: 1 3 5 10); each extra budget trains an RL arm `rl-viter{v}/` (first seed). Evaluation
             always uses the task's budget (5 for GP, 2 for V-IRL).
+        rl_from_base (`bool`, *optional*, defaults to `False`): also train an RL arm `rl-from-base/` straight from the
+            base, without Init (paper Fig. 9), with the main RL arm's settings and budget (first seed); its records go
+            to `results.json`'s metadata (`rl_from_base_records`) and a section of `results.md`.
         force (`bool`, *optional*, defaults to `False`): delete `output_dir` first and redo every stage.
         num_threads (`int`, *optional*, defaults to `2`): `torch.set_num_threads` on CPU (`None` leaves it).
         overrides: `StudyPreset` fields to change (e.g. `rl_updates=8`, `answer_format="steps"`).
@@ -516,16 +533,16 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     if num_threads and not torch.cuda.is_available():
         torch.set_num_threads(num_threads)
-    plan = StudyPlan(spec, preset_obj, out, list(seeds) or [0], verify_iterations)
+    plan = StudyPlan(spec, preset_obj, out, list(seeds) or [0], verify_iterations, rl_from_base)
     write_json(out / STUDY_FILE, {"task": task, "preset": preset_name, "settings": settings, "seeds": plan.seeds,
-                                  "verify_iterations": plan.budgets})
+                                  "verify_iterations": plan.budgets, "rl_from_base": rl_from_base})
     stages = _Stages()
     plan.train(stages)
     start = time.time()
-    main, per_seed = plan.evaluate(stages.infos)
+    main, per_seed, from_base = plan.evaluate(stages.infos)
     stages.infos["eval"] = {"wall_s": time.time() - start}
     logger.info("stage %-14s done in %6.1f s", "eval", stages.infos["eval"]["wall_s"])
-    return _write_results(plan, preset_name, stages.infos, main, per_seed)
+    return _write_results(plan, preset_name, stages.infos, main, per_seed, from_base)
 
 
 class _Stages:
@@ -549,13 +566,15 @@ class _Stages:
 @dataclass
 class StudyPlan:
     """The stages of one study and where they write: base → Init → per seed {RL, SFT at RL's compute} → the
-    verification-iteration ablation's RL arms → evaluation of every checkpoint."""
+    verification-iteration ablation's RL arms → RL from the base without Init (optional) → evaluation of every
+    checkpoint."""
 
     spec: TaskSpec
     preset: StudyPreset
     out: Path
     seeds: list[int]
     extra_budgets: Sequence[int] | None = None
+    rl_from_base: bool = False
 
     @property
     def budgets(self) -> list[int]:
@@ -587,10 +606,14 @@ class StudyPlan:
         for v, path in self.ablation():
             stages.run(path.name, path, _stage_rl, spec, preset, str(out / "init"), init["flops"], path,
                        self.seeds[0], v)
+        if self.rl_from_base:  # paper Fig. 9; the base's pretraining is not counted, so it starts at 0 GFLOPs
+            path = out / "rl-from-base"
+            stages.run(path.name, path, _stage_rl, spec, preset, self.base_path, 0.0, path, self.seeds[0],
+                       spec.verify_iterations)
 
-    def evaluate(self, infos: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[int, list[dict]]]:
-        """Records of every checkpoint: the main list (base, Init, the first seed's arms, the ablation) and each
-        seed's own (Init and that seed's arms)."""
+    def evaluate(self, infos: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[int, list[dict]], list[dict]]:
+        """Records of every checkpoint: the main list (base, Init, the first seed's arms, the ablation), each
+        seed's own (Init and that seed's arms), and the RL-from-base arm's (empty without it)."""
         evaluator = _Evaluator(self.spec, self.preset, self.out / "eval", reference=str(self.out / "init"))
 
         def checkpoints(path: Path, method: str, budget: int | None) -> list[dict]:
@@ -611,16 +634,18 @@ class StudyPlan:
                 main += arms
         for v, path in self.ablation():
             main += checkpoints(path, "rl", v)
-        return main, per_seed
+        from_base = checkpoints(self.out / "rl-from-base", "rl", self.spec.verify_iterations) if self.rl_from_base else []
+        return main, per_seed, from_base
 
 
 def _write_results(plan: StudyPlan, preset_name: str, stages: dict[str, dict[str, Any]], main: list[dict],
-                   per_seed: dict[int, list[dict]]) -> Path:
+                   per_seed: dict[int, list[dict]], from_base: list[dict] = ()) -> Path:
     """`results.json` (records + metadata: settings, stage summaries, RL diagnostics), `results.md` and figures."""
     from sft_vs_rl.evaluation import ResultRecord, Results, save_results
     from sft_vs_rl.study.report import write_report
 
-    kept = ("wall_s", "steps", "gflops", "flops", "n_params", "examples", "final_loss")
+    kept = ("wall_s", "steps", "gflops", "flops", "n_params", "examples", "final_loss", "format_checks",
+            "stopped_by_format")
     metadata = {"task": plan.spec.task, "preset": preset_name, "seeds": plan.seeds,
                 "verify_iterations": plan.spec.verify_iterations, "train_verify_iterations": plan.budgets,
                 "gflops_from": "start of Init (base pretraining not counted)",
@@ -630,6 +655,8 @@ def _write_results(plan: StudyPlan, preset_name: str, stages: dict[str, dict[str
                                   if name.startswith("rl") and info.get("updates")}
     if len(plan.seeds) > 1:
         metadata["seed_records"] = {str(s): recs for s, recs in per_seed.items()}
+    if from_base:
+        metadata["rl_from_base_records"] = list(from_base)
     results = Results(records=[ResultRecord.from_dict(r) for r in main], metadata=metadata)
     path = save_results(results, plan.out / "results.json")
     write_report(results, plan.out)

@@ -49,7 +49,13 @@ class StudyPreset:
             the corrected answer (teaches the multi-turn format).
         pretrain_steps, pretrain_batch_size, pretrain_lr, pretrain_warmup (`int`/`float`): base pretraining
             (full-sequence loss, cosine to 10%).
-        init_steps, init_batch_size, init_lr (`int`/`float`): Init = SFT of the base on ID data.
+        init_steps, init_batch_size, init_lr (`int`/`float`): Init = SFT of the base on ID data; `init_steps` is the
+            most it runs when `init_format_threshold` is set.
+        init_format_threshold (`float`, *optional*): stop Init at the first check where this share of greedy answers
+            to the first 64 ID training prompts has the task's answer format (GP: `cards`, `number` and a well-formed
+            `formula`; V-IRL: an observation and a grammatical action), the paper's reason for Init; `None`: run
+            `init_steps`.
+        init_check_every (`int`): optimizer steps between format checks.
         sft_batch_size, sft_lr: the continued-SFT arm (its step count is set by compute matching).
         sft_train_size (`int`): ID training episodes (SFT pairs) generated for Init and the SFT arm.
         rl_updates (`int`): PPO updates of the RL arm; sets the compute budget of both arms.
@@ -94,6 +100,8 @@ class StudyPreset:
     init_steps: int = 20
     init_batch_size: int = 32
     init_lr: float = 5e-4
+    init_format_threshold: float | None = None
+    init_check_every: int = 10
     sft_batch_size: int = 32
     sft_lr: float = 5e-4
     sft_train_size: int = 2000
@@ -142,7 +150,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         pretrain_batch_size=32, pretrain_lr=3e-3, pretrain_warmup=6, init_steps=10, init_batch_size=16,
         sft_batch_size=16, sft_train_size=256, rl_updates=2, rl_turns_per_update=16, rl_micro_batch=16,
         rl_epochs=1, rl_num_envs=16, max_new_tokens=56, num_checkpoints=2, eval_episodes=24, eval_batch=24,
-        eval_sampled_episodes=8,
+        eval_sampled_episodes=8, init_format_threshold=0.95, init_check_every=5,
         max_length=384,
         task_overrides={"virl-l": {"max_length": 640}, "virl-vl": {"max_length": 640}},
     ),
@@ -151,6 +159,8 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         model="tiny", vocab_size=512, tokenizer_texts=20000, corpus_size=96_000, pretrain_steps=1500,
         pretrain_batch_size=64, pretrain_lr=2e-3, pretrain_warmup=100, init_steps=100, init_batch_size=64,
         init_lr=5e-4, sft_batch_size=64, sft_lr=5e-4, sft_train_size=20_000, rl_updates=16, rl_turns_per_update=256,
+        # Init stops at the first 10-step check where >= 95 % of first answers have the format (at most 100 steps).
+        init_format_threshold=0.95, init_check_every=10,
         rl_num_envs=64, max_new_tokens=64, num_checkpoints=4, eval_episodes=300, eval_batch=150,
         eval_sampled_episodes=150, max_length=512,
         # RL settings, each chosen from training-time and ID signals on a tiny GP-L Init (greedy ID 21.0 ± 2.4 %,
@@ -235,8 +245,8 @@ def resolve_study_preset(name: str | StudyPreset, task: str, **changes: Any) -> 
     return _fit_answers(preset, task, explicit="max_new_tokens" in changes)
 
 
-_COUNTS_FROM_ZERO = ("corpus_size", "pretrain_steps", "pretrain_warmup", "rl_warmup_updates")
-"""Count fields where 0 is meaningful (no pretraining corpus or steps for a Hub base; no warm-up)."""
+_COUNTS_FROM_ZERO = ("corpus_size", "pretrain_steps", "pretrain_warmup", "rl_warmup_updates", "eval_sampled_episodes")
+"""Count fields where 0 is meaningful (no pretraining corpus or steps for a Hub base; no warm-up; no sampled pass)."""
 
 
 def _check_sizes(preset: StudyPreset) -> None:
@@ -250,6 +260,10 @@ def _check_sizes(preset: StudyPreset) -> None:
                                  f"(e.g. --set {f.name}={max(low, 1)}).")
         elif f.name.endswith("_lr") and f.name != "rl_value_lr" and not (isinstance(value, (int, float)) and value > 0):
             raise ValueError(f"StudyPreset field `{f.name}` is {value!r}; a learning rate must be a number > 0.")
+    threshold = preset.init_format_threshold
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
+        raise ValueError(f"StudyPreset field `init_format_threshold` is {threshold!r}; it must be a share in (0, 1] "
+                         "(e.g. --set init_format_threshold=0.95) or null to run `init_steps`.")
 
 
 def _fit_answers(preset: StudyPreset, task: str, explicit: bool) -> StudyPreset:

@@ -151,11 +151,38 @@ def _sampled_n(picked: dict[str, Any], headline: dict[str, str]) -> str:
     return "/".join(str(n) for n in sorted(ns)) or "–"
 
 
+def _rl_from_base(results: Results, task: str) -> str:
+    """Paper Fig. 9: RL straight from the base, without Init, beside the base and the main RL arm from Init."""
+    raw = results.metadata.get("rl_from_base_records")
+    if not raw:
+        return ""
+    records = sorted((ResultRecord.from_dict(r) for r in raw), key=lambda r: (r.step, r.split))
+    gp = get_task(task).family == "gp"
+    format_key = "verdict/illegal_formula" if gp else "verdict/no_action"
+    lines = ["| arm | step | GFLOPs | split | " + ("success" if gp else "per-step accuracy") + " | first-try "
+             + ("illegal formula" if gp else "no action") + " |", "|---|---|---|---|---|---|"]
+    reference = [("Base", r) for r in _main(results, task, "id", "base") + _main(results, task, "ood-rule", "base")]
+    reference += [("RL from Init (final)", r) for s in ("id", "ood-rule") for r in _main(results, task, s, "rl")[-1:]]
+    for label, r in reference + [("RL from base", r) for r in records]:
+        metric = headline_metric(task, r.split)
+        lines.append(f"| {label} | {r.step} | {r.gflops:.4g} | {r.split} | {_pct(r, metric)} | {_pct(r, format_key)} |")
+    return ("\n## RL without Init (the paper's Fig. 9)\n\nThe RL arm trained straight from the base with the main arm's "
+            "settings and budget (its GFLOPs count from the base, whose pretraining is not counted), beside the base "
+            "and the main RL arm's final checkpoint. The last column is the share of first tries the verifier could "
+            "not read (the format Init is for).\n\n" + "\n".join(lines) + "\n")
+
+
 def _stage_table(results: Results) -> str:
     stages = results.metadata.get("stages", {})
     lines = ["| stage | wall time (s) | optimizer steps |", "|---|---|---|"]
     for name, info in stages.items():
         lines.append(f"| {name} | {info.get('wall_s', float('nan')):.0f} | {info.get('steps', '')} |")
+    checks = (stages.get("init") or {}).get("format_checks")
+    if checks:
+        rates = ", ".join(f"{100 * c['format_rate']:.0f}% at step {c['step']}" for c in checks)
+        how = "stopped by" if stages["init"].get("stopped_by_format") else "ran its step cap without meeting"
+        lines.append(f"\nInit {how} the format criterion (share of greedy first answers with the task's format: "
+                     f"{rates}).")
     return "\n".join(lines) + "\n"
 
 
@@ -231,7 +258,7 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
             "episode (per position for V-IRL); ± is the binomial standard error √(p(1−p)/n).\n",
             "## Equal compute (the paper's Fig. 6 layout)\n", table, _paper_comparison(task, picked),
             _seed_table(results, task), _why_table(results, task, picked), "\n## Every checkpoint\n",
-            _all_checkpoints(results, task),
+            _all_checkpoints(results, task), _rl_from_base(results, task),
             _rl_diagnostics(results), "\n## Stages\n", _stage_table(results)]
     if figures:
         files = _figures(results, task, out / "figures")

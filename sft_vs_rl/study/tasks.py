@@ -65,6 +65,14 @@ class TaskSpec:
     def visual(self) -> bool:
         return self.info.visual
 
+    def has_answer_format(self, answer: str) -> bool:
+        """Whether a model answer has the task's format (the Init criterion): the environment family's own check."""
+        if self.is_gp:
+            from sft_vs_rl.envs.generalpoints import has_answer_format
+        else:
+            from sft_vs_rl.envs.virl import has_answer_format
+        return has_answer_format(answer)
+
     def config_kwargs(self, preset: StudyPreset, **extra: Any) -> dict[str, Any]:
         kwargs = {"prompt_style": preset.prompt_style, "heldout_fraction": HELDOUT_FRACTION}
         if not self.is_gp:

@@ -40,7 +40,7 @@ def fake_stages(monkeypatch):
         return finish(out, {"stage": "sft", "checkpoints": {"checkpoint-3": {"step": 3, "flops": 6e9}}})
 
     class Evaluator:
-        def __init__(self, spec, preset, eval_dir):
+        def __init__(self, spec, preset, eval_dir, reference=None):
             self.spec = spec
 
         def evaluate(self, name, checkpoint, method, step, gflops, train_verify_iterations=None):

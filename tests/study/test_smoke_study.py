@@ -45,17 +45,24 @@ def test_smoke_study_end_to_end_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_seeds_and_verification_ablation(tmp_path):
-    # `--seeds` repeats both arms; `--verify-iterations` trains extra RL arms whose records carry their budget.
+def test_seeds_verification_ablation_and_rl_from_base(tmp_path):
+    # `--seeds` repeats both arms; `--verify-iterations` trains extra RL arms whose records carry their budget;
+    # `--rl-from-base` trains RL from the base without Init (Fig. 9), its records kept apart from the main arms.
     from sft_vs_rl.study import run_study
 
     tiny = {"corpus_size": 300, "pretrain_steps": 4, "init_steps": 2, "rl_updates": 1, "num_checkpoints": 1,
             "eval_episodes": 4, "eval_batch": 4, "sft_train_size": 64, "max_new_tokens": 24}
-    path = run_study("gp-l", "smoke", tmp_path / "s", seeds=[0, 1], verify_iterations=[1, 5], num_threads=1,
-                     **tiny)
+    path = run_study("gp-l", "smoke", tmp_path / "s", seeds=[0, 1], verify_iterations=[1, 5], rl_from_base=True,
+                     num_threads=1, **tiny)
     results = load_results(path)
     budgets = {r.train_verify_iterations for r in results.select(method="rl")}
     assert budgets == {1, 5}
     assert set(results.metadata["seed_records"]) == {"0", "1"}
     assert (tmp_path / "s" / "rl-seed1" / "stage.json").is_file() and (tmp_path / "s" / "sft-seed1").is_dir()
-    assert "## Seeds" in (tmp_path / "s" / "results.md").read_text()
+    report = (tmp_path / "s" / "results.md").read_text()
+    assert "## Seeds" in report and "## RL without Init (the paper's Fig. 9)" in report
+    from_base = results.metadata["rl_from_base_records"]
+    assert {r["split"] for r in from_base} == {"id", "ood-rule"} and all(r["method"] == "rl" for r in from_base)
+    assert all(r["checkpoint"].startswith("rl-from-base/") for r in from_base)
+    assert not any(r.checkpoint.startswith("rl-from-base/") for r in results.records)  # not a main-arm record
+    assert "rl-from-base" in results.metadata["rl_diagnostics"]

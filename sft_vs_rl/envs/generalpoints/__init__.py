@@ -24,7 +24,14 @@ from sft_vs_rl.envs.generalpoints.formula import FormulaError, evaluate_formula,
 from sft_vs_rl.envs.generalpoints.prompts import PROMPT_STYLES, format_prompt, format_response
 from sft_vs_rl.envs.generalpoints.render import DEFAULT_CANVAS_SIZE, PAPER_CANVAS_SIZE, render_hand
 from sft_vs_rl.envs.generalpoints.solver import is_solvable, solvable_multisets, solve, solve_original
-from sft_vs_rl.envs.generalpoints.verifier import REWARDS, ParsedResponse, parse_response, verify, verify_formula
+from sft_vs_rl.envs.generalpoints.verifier import (
+    REWARDS,
+    ParsedResponse,
+    has_answer_format,
+    parse_response,
+    verify,
+    verify_formula,
+)
 
 __all__ = [
     "DEFAULT_CANVAS_SIZE",
@@ -49,6 +56,7 @@ __all__ = [
     "format_response",
     "is_solvable",
     "parse_formula",
+    "has_answer_format",
     "parse_response",
     "render_hand",
     "solvable_multisets",

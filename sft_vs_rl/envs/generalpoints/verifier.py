@@ -50,6 +50,7 @@ __all__ = [
     "COMPAT_MODES",
     "REWARDS",
     "ParsedResponse",
+    "has_answer_format",
     "parse_response",
     "verify",
     "verify_formula",
@@ -122,6 +123,21 @@ def parse_response(response: str) -> ParsedResponse:
     ParsedResponse(cards=['A', '3', 'K', '6'], numbers=['1', '3', '10', '6'], formula='(1+6)*3+10=24')
     """
     return _extract(response, cards=True, numbers=True)
+
+
+def has_answer_format(response: str) -> bool:
+    """Whether an answer has the paper's format: `cards`, `number` and `formula` fields, the formula well-formed
+    (right or wrong). The study's Init criterion (the paper's reason for Init is a stable output format).
+
+    >>> has_answer_format('{"cards": ["A", "3", "K", "6"], "number": [1, 3, 10, 6], "formula": "(1+6)*3+10=24"}')
+    True
+    >>> has_answer_format('{"cards": ["A", "3", "K", "6"], "formula": "(1+6)*3+"}')
+    False
+    """
+    from sft_vs_rl.envs.generalpoints.formula import formula_numbers
+
+    parsed = parse_response(response)
+    return bool(parsed.cards) and bool(parsed.numbers) and formula_numbers(parsed.formula) is not None
 
 
 def _extract(response: str, cards: bool, numbers: bool) -> ParsedResponse:

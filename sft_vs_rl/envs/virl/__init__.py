@@ -24,7 +24,7 @@ from .routes import (
     route_for_index,
     sample_route,
 )
-from .verifier import parse_answer, verify_action
+from .verifier import has_answer_format, parse_answer, verify_action
 
 __all__ = [
     "CITY_PRESETS",
@@ -53,6 +53,7 @@ __all__ = [
     "generate_city",
     "load_route_infos",
     "optimal_response",
+    "has_answer_format",
     "parse_answer",
     "resolve_city",
     "route_for_index",

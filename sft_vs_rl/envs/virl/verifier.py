@@ -27,6 +27,7 @@ __all__ = [
     "EXCEED_MAX_VERIFY",
     "ParsedAnswer",
     "REWARD_FN_VIRL",
+    "has_answer_format",
     "observation_correct",
     "parse_answer",
     "verify_action",
@@ -79,6 +80,21 @@ def _as_fields(obj) -> ParsedAnswer | None:
         return None
     vals = [obj.get(k) if isinstance(obj.get(k), str) else None for k in _KEYS]
     return ParsedAnswer(*vals)
+
+
+def has_answer_format(response: str) -> bool:
+    """Whether an answer has the paper's format: a `"current observation"` and an action of the action grammar
+    (`forward()`, `stop()`, `turn_direction(...)`), right or wrong. The study's Init criterion.
+
+    >>> has_answer_format('{"current observation": "No landmarks nearby; ", "action": "forward()"}')
+    True
+    >>> has_answer_format('{"action": "go()"}')
+    False
+    """
+    parsed = parse_answer(response)
+    action = parsed.action or ""
+    grammatical = action in ("forward()", "stop()") or (action.startswith("turn_direction(") and action.endswith(")"))
+    return parsed.observation is not None and grammatical
 
 
 def parse_answer(response: str) -> ParsedAnswer:
