@@ -32,6 +32,7 @@ class StudyScriptArguments:
         rl_from_base (`bool`, *optional*, defaults to `False`): also train RL from the base without Init (Fig. 9).
         overrides (`dict` or `str`, *optional*): `StudyPreset` fields to change, e.g. `{"answer_format": "steps"}`.
         num_threads (`int`, *optional*, defaults to `2`): torch threads on CPU.
+        workers (`int`, *optional*, defaults to `1`): processes for the arms after Init and for evaluation.
         force (`bool`, *optional*, defaults to `False`): redo every stage.
     """
 
@@ -47,6 +48,7 @@ class StudyScriptArguments:
         default=None, metadata={"help": 'StudyPreset fields to change, as JSON, e.g. \'{"rl_updates": 8}\'.'}
     )
     num_threads: int = field(default=2, metadata={"help": "torch threads on CPU."})
+    workers: int = field(default=1, metadata={"help": "Processes for the arms after Init and for evaluation."})
     force: bool = field(default=False, metadata={"help": "Delete the output folder first and redo every stage."})
 
 
@@ -70,7 +72,7 @@ def main(script_args: StudyScriptArguments) -> None:
     path = run_study(script_args.task, script_args.preset, script_args.output_dir, seeds=script_args.seeds,
                      verify_iterations=script_args.verify_iterations, rl_from_base=script_args.rl_from_base,
                      force=script_args.force,
-                     num_threads=script_args.num_threads, **overrides)
+                     num_threads=script_args.num_threads, workers=script_args.workers, **overrides)
     print(f"Wrote {path} and {path.parent / 'results.md'}")
 
 

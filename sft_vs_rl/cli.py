@@ -243,7 +243,7 @@ def _study(args: argparse.Namespace) -> int:
     start = time.time()
     path = run_study(args.task, args.preset, args.output_dir, seeds=args.seeds,
                      verify_iterations=args.verify_iterations, rl_from_base=args.rl_from_base, force=args.force,
-                     num_threads=args.num_threads, **overrides)
+                     num_threads=args.num_threads, workers=args.workers, **overrides)
     print((path.parent / "results.md").read_text(encoding="utf-8"))
     print(f"study done in {time.time() - start:.0f} s: {path}, {path.parent / 'results.md'}, {path.parent / 'figures'}")
     return 0
@@ -367,6 +367,8 @@ def _add_study_commands(sub) -> None:
     study.add_argument("--answer-format", choices=ANSWER_FORMATS, help="GP answer format (default: the preset's)")
     study.add_argument("--set", action="append", metavar="KEY=VALUE", help="any StudyPreset field (JSON value)")
     study.add_argument("--num-threads", type=positive_int, default=2, help="torch threads on CPU (default: 2)")
+    study.add_argument("--workers", type=positive_int, default=1,
+                       help="processes for the arms after Init and for evaluation, sharing --num-threads (default: 1)")
     study.add_argument("--force", action="store_true", help="delete the output folder first and redo every stage")
     study.set_defaults(handler=_study)
 

@@ -45,6 +45,7 @@ from sft_vs_rl.models.loading import TINY_PREFIX
 from sft_vs_rl.models.record import RECORD_NAME, CheckpointRecord, write_checkpoint_record
 from sft_vs_rl.study.presets import StudyPreset, resolve_study_preset
 from sft_vs_rl.study.tasks import TaskSpec, task_spec
+from sft_vs_rl.study.workers import run_parallel
 
 logger = logging.getLogger(__name__)
 
@@ -385,6 +386,36 @@ def _stage_sft(spec, preset, init: dict[str, Any], init_path: str, rl: dict[str,
                          "resumed_from": resume.name if resume else None})
 
 
+def _train_seed_arms(task: str, preset: StudyPreset, init_path: str, init: dict[str, Any], rl_dir: Path,
+                     sft_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
+    """One seed's RL arm, then the SFT arm at its compute (a job of `StudyPlan.train`); their stage infos."""
+    spec, stages = task_spec(task), _Stages()
+    rl = stages.run(rl_dir.name, rl_dir, _stage_rl, spec, preset, init_path, init["flops"], rl_dir, seed,
+                    spec.verify_iterations)
+    stages.run(sft_dir.name, sft_dir, _stage_sft, spec, preset, init, init_path, rl, sft_dir, seed)
+    return stages.infos
+
+
+def _train_rl_arm(task: str, preset: StudyPreset, start: str, start_flops: float, path: Path, seed: int,
+                  budget: int) -> dict[str, dict[str, Any]]:
+    """An RL arm alone (an ablation budget, or RL from the base): a job of `StudyPlan.train`; its stage info."""
+    spec, stages = task_spec(task), _Stages()
+    stages.run(path.name, path, _stage_rl, spec, preset, start, start_flops, path, seed, budget)
+    return stages.infos
+
+
+_EVALUATORS: dict[tuple[Any, ...], Any] = {}  # one `_Evaluator` per worker process (its splits load once)
+
+
+def _evaluate_checkpoint(task: str, preset: StudyPreset, eval_dir: Path, reference: str,
+                         call: tuple[Any, ...]) -> None:
+    """Evaluate one checkpoint into `eval_dir` (a job of `StudyPlan.evaluate`)."""
+    key = (task, str(eval_dir), reference)  # one study per process: its preset is the same for every call
+    if key not in _EVALUATORS:
+        _EVALUATORS[key] = _Evaluator(task_spec(task), preset, eval_dir, reference=reference)
+    _EVALUATORS[key].evaluate(*call)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------------------------------
@@ -497,6 +528,7 @@ def run_study(
     rl_from_base: bool = False,
     force: bool = False,
     num_threads: int | None = 2,
+    workers: int = 1,
     **overrides: Any,
 ) -> Path:
     """Run (or resume) the SFT-versus-RL study of one task and write `results.json`, `results.md` and the figures.
@@ -515,6 +547,9 @@ def run_study(
             to `results.json`'s metadata (`rl_from_base_records`) and a section of `results.md`.
         force (`bool`, *optional*, defaults to `False`): delete `output_dir` first and redo every stage.
         num_threads (`int`, *optional*, defaults to `2`): `torch.set_num_threads` on CPU (`None` leaves it).
+        workers (`int`, *optional*, defaults to `1`): processes for the stages after Init (each seed's RL + SFT arms,
+            the ablation arms, RL from the base) and for evaluation, sharing `num_threads` threads
+            (`sft_vs_rl.study.workers`); 1 runs everything in this process.
         overrides: `StudyPreset` fields to change (e.g. `rl_updates=8`, `answer_format="steps"`).
 
     Returns:
@@ -536,10 +571,13 @@ def run_study(
     plan = StudyPlan(spec, preset_obj, out, list(seeds) or [0], verify_iterations, rl_from_base)
     write_json(out / STUDY_FILE, {"task": task, "preset": preset_name, "settings": settings, "seeds": plan.seeds,
                                   "verify_iterations": plan.budgets, "rl_from_base": rl_from_base})
+    if workers < 1:
+        raise ValueError(f"`workers` is {workers!r}; it must be a positive number of processes (1: no parallelism).")
     stages = _Stages()
-    plan.train(stages)
+    threads = num_threads or torch.get_num_threads()
+    plan.train(stages, workers=workers, threads=threads)
     start = time.time()
-    main, per_seed, from_base = plan.evaluate(stages.infos)
+    main, per_seed, from_base = plan.evaluate(stages.infos, workers=workers, threads=threads)
     stages.infos["eval"] = {"wall_s": time.time() - start}
     logger.info("stage %-14s done in %6.1f s", "eval", stages.infos["eval"]["wall_s"])
     return _write_results(plan, preset_name, stages.infos, main, per_seed, from_base)
@@ -594,48 +632,63 @@ class StudyPlan:
         """`(budget, rl_dir)` of the verification-iteration ablation (first seed)."""
         return [(v, self.out / f"rl-viter{v}") for v in self.budgets[1:]]
 
-    def train(self, stages: _Stages) -> None:
+    def train(self, stages: _Stages, *, workers: int = 1, threads: int = 2) -> None:
+        """Base and Init here, then the independent arms (in `workers` processes when more than one)."""
         spec, preset, out = self.spec, self.preset, self.out
         if preset.pretrained_from_scratch:
             stages.run("base", out / "base", _stage_base, spec, preset, out / "base", self.seeds[0])
         init = stages.run("init", out / "init", _stage_init, spec, preset, self.base_path, out / "init", self.seeds[0])
-        for seed, rl_dir, sft_dir in self.arms():
-            rl = stages.run(rl_dir.name, rl_dir, _stage_rl, spec, preset, str(out / "init"), init["flops"], rl_dir,
-                            seed, spec.verify_iterations)
-            stages.run(sft_dir.name, sft_dir, _stage_sft, spec, preset, init, str(out / "init"), rl, sft_dir, seed)
-        for v, path in self.ablation():
-            stages.run(path.name, path, _stage_rl, spec, preset, str(out / "init"), init["flops"], path,
-                       self.seeds[0], v)
+        task, init_path = spec.task, str(out / "init")
+        jobs = [(_train_seed_arms, (task, preset, init_path, init, rl_dir, sft_dir, seed))
+                for seed, rl_dir, sft_dir in self.arms()]
+        jobs += [(_train_rl_arm, (task, preset, init_path, init["flops"], path, self.seeds[0], v))
+                 for v, path in self.ablation()]
         if self.rl_from_base:  # paper Fig. 9; the base's pretraining is not counted, so it starts at 0 GFLOPs
-            path = out / "rl-from-base"
-            stages.run(path.name, path, _stage_rl, spec, preset, self.base_path, 0.0, path, self.seeds[0],
-                       spec.verify_iterations)
+            jobs.append((_train_rl_arm, (task, preset, self.base_path, 0.0, out / "rl-from-base", self.seeds[0],
+                                         spec.verify_iterations)))
+        for infos in run_parallel(jobs, workers=workers, threads=threads):
+            stages.infos.update(infos)
 
-    def evaluate(self, infos: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[int, list[dict]], list[dict]]:
+    def evaluate(self, infos: dict[str, dict[str, Any]], *, workers: int = 1,
+                 threads: int = 2) -> tuple[list[dict], dict[int, list[dict]], list[dict]]:
         """Records of every checkpoint: the main list (base, Init, the first seed's arms, the ablation), each
-        seed's own (Init and that seed's arms), and the RL-from-base arm's (empty without it)."""
-        evaluator = _Evaluator(self.spec, self.preset, self.out / "eval", reference=str(self.out / "init"))
+        seed's own (Init and that seed's arms), and the RL-from-base arm's (empty without it). With `workers` > 1
+        the checkpoints are first evaluated in that many processes (each writes its `eval/*.json`), then read here."""
+        reference = str(self.out / "init")
+        evaluator = _Evaluator(self.spec, self.preset, self.out / "eval", reference=reference)
+        calls: list[tuple[Any, ...]] = []  # (name, checkpoint, method, step, gflops, budget), in reading order
 
-        def checkpoints(path: Path, method: str, budget: int | None) -> list[dict]:
-            records = []
-            for ckpt, c in sorted(infos[path.name]["checkpoints"].items(), key=lambda kv: kv[1]["step"]):
-                records += evaluator.evaluate(f"{path.name}-{c['step']}", str(path / ckpt), method, c["step"],
-                                              c["flops"] / 1e9, budget)
-            return records
+        def checkpoints(path: Path, method: str, budget: int | None) -> list[tuple[Any, ...]]:
+            found = [(f"{path.name}-{c['step']}", str(path / ckpt), method, c["step"], c["flops"] / 1e9, budget)
+                     for ckpt, c in sorted(infos[path.name]["checkpoints"].items(), key=lambda kv: kv[1]["step"])]
+            calls.extend(found)
+            return found
 
-        main = evaluator.evaluate("base", self.base_path, "base", 0, 0.0) if self.preset.pretrained_from_scratch else []
-        init_records = evaluator.evaluate("init", str(self.out / "init"), "init", 0, infos["init"]["flops"] / 1e9)
+        def read(found: list[tuple[Any, ...]]) -> list[dict]:
+            return [record for call in found for record in evaluator.evaluate(*call)]
+
+        base = [("base", self.base_path, "base", 0, 0.0, None)] if self.preset.pretrained_from_scratch else []
+        init = [("init", reference, "init", 0, infos["init"]["flops"] / 1e9, None)]
+        arms = [(seed, checkpoints(rl_dir, "rl", self.spec.verify_iterations) + checkpoints(sft_dir, "sft", None))
+                for seed, rl_dir, sft_dir in self.arms()]
+        ablation = [checkpoints(path, "rl", v) for v, path in self.ablation()]
+        from_base = checkpoints(self.out / "rl-from-base", "rl", self.spec.verify_iterations) if self.rl_from_base \
+            else []
+        pending = [call for call in base + init + calls if not (self.out / "eval" / f"{call[0]}.json").is_file()]
+        if workers > 1 and len(pending) > 1:
+            run_parallel([(_evaluate_checkpoint, (self.spec.task, self.preset, self.out / "eval", reference, call))
+                          for call in pending], workers=workers, threads=threads)
+        main, init_records = read(base), read(init)
         main += init_records
         per_seed = {}
-        for i, (seed, rl_dir, sft_dir) in enumerate(self.arms()):
-            arms = checkpoints(rl_dir, "rl", self.spec.verify_iterations) + checkpoints(sft_dir, "sft", None)
-            per_seed[seed] = init_records + arms
+        for i, (seed, found) in enumerate(arms):
+            per_seed[seed] = init_records + read(found)
             if i == 0:
-                main += arms
-        for v, path in self.ablation():
-            main += checkpoints(path, "rl", v)
-        from_base = checkpoints(self.out / "rl-from-base", "rl", self.spec.verify_iterations) if self.rl_from_base else []
-        return main, per_seed, from_base
+                main += per_seed[seed][len(init_records):]
+        for found in ablation:
+            main += read(found)
+        return main, per_seed, read(from_base)
+
 
 
 def _write_results(plan: StudyPlan, preset_name: str, stages: dict[str, dict[str, Any]], main: list[dict],

@@ -66,3 +66,10 @@ def test_seeds_verification_ablation_and_rl_from_base(tmp_path):
     assert all(r["checkpoint"].startswith("rl-from-base/") for r in from_base)
     assert not any(r.checkpoint.startswith("rl-from-base/") for r in results.records)  # not a main-arm record
     assert "rl-from-base" in results.metadata["rl_diagnostics"]
+
+    # `workers=2`: the same study with the arms after Init and the evaluations in two processes of one thread each
+    # (the thread count of the run above, so every float reduction is the same): the same records, bit for bit.
+    parallel = load_results(run_study("gp-l", "smoke", tmp_path / "p", seeds=[0, 1], verify_iterations=[1, 5],
+                                      rl_from_base=True, num_threads=1, workers=2, **tiny))
+    assert parallel.to_dict()["records"] == results.to_dict()["records"]
+    assert parallel.metadata["rl_from_base_records"] == from_base
