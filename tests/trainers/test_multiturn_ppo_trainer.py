@@ -542,6 +542,11 @@ def test_ddp_two_cpu_ranks_keep_weights_in_sync(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", script,
            str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0 and "terminate called without an active exception" in proc.stderr:
+        # CPU gloo DDP under torch 2.13 aborts a rank about once in six launches here, with this libstdc++ message
+        # and no Python error (seen at the same rate with the trainer code unchanged): launch once more. Any other
+        # failure, or the abort twice, fails the test.
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert rank0["world_size"] == rank1["world_size"] == 2
