@@ -399,7 +399,7 @@ def plot_training_curves(
         `list[Path]`: the files written (`{task}_training_curves.{png,svg}`).
     """
     arms = {name: updates for name, updates in (results.metadata.get("rl_diagnostics") or {}).items() if updates}
-    kl = {m: [r for r in _main_records(results, task, "id", m, "kl_from_init")] for m in ("init", "sft", "rl")}
+    kl = {m: _main_records(results, task, "id", m, "kl_from_init") for m in ("init", "sft", "rl")}
     if not arms and not (kl["sft"] or kl["rl"]):
         raise MissingDataError(
             f"plot_training_curves: task {task!r} has no per-update RL diagnostics (metadata 'rl_diagnostics') and no "

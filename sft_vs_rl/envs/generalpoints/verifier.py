@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sft_vs_rl.envs.generalpoints.cards import FACE_RULES, card_values, check_choice
-from sft_vs_rl.envs.generalpoints.formula import FormulaError, evaluate_rpn, parse_formula
+from sft_vs_rl.envs.generalpoints.formula import FormulaError, evaluate_rpn, formula_numbers, parse_formula
 from sft_vs_rl.envs.generalpoints.solver import solve_original
 from sft_vs_rl.envs.verifier_env import MAX_RESPONSE_CHARS, Verdict
 
@@ -134,8 +134,6 @@ def has_answer_format(response: str) -> bool:
     >>> has_answer_format('{"cards": ["A", "3", "K", "6"], "formula": "(1+6)*3+"}')
     False
     """
-    from sft_vs_rl.envs.generalpoints.formula import formula_numbers
-
     parsed = parse_response(response)
     return bool(parsed.cards) and bool(parsed.numbers) and formula_numbers(parsed.formula) is not None
 
