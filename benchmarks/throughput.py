@@ -14,8 +14,9 @@ Model FLOPs follow the study's accounting (`sft_vs_rl.compute`, N with embedding
 per token a rollout or an evaluation processes (prompt + completion). MFU = model GFLOP/s ÷ the GEMM peak. The
 first steps of each trained stage are warm-up and are not timed.
 
-    python benchmarks/throughput.py            # tiny preset (the study's), gp-l
-    python benchmarks/throughput.py --quick    # nano model, fewer steps
+    python benchmarks/throughput.py                    # tiny preset (the study's: nano model), gp-l
+    python benchmarks/throughput.py --set model=tiny   # the 1.1 M model (the README's table)
+    python benchmarks/throughput.py --quick            # fewer steps
 
 Prints a table and writes `benchmarks/results/throughput.json` (`peak_gflops`, `stages` → name → `tokens_per_s`,
 `gflops_per_s`, `mfu`). Run on quiet cores: timings of a shared machine are not comparable.
@@ -116,7 +117,7 @@ def _row(tokens: float, seconds: float, flops_per_token: float, peak: float) -> 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="nano model, fewer steps")
+    parser.add_argument("--quick", action="store_true", help="fewer steps (nano model)")
     parser.add_argument("--task", default="gp-l", choices=["gp-l", "virl-l"])
     parser.add_argument("--preset", default="tiny", help="study preset (default: tiny)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
