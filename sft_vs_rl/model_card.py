@@ -20,6 +20,7 @@ from typing import Any
 
 from sft_vs_rl.evaluation.results import METRIC_LABELS, ResultRecord, Results, load_results, save_results
 from sft_vs_rl.models.checkpoint import count_checkpoint_parameters, read_checkpoint_compute
+from sft_vs_rl.models.loading import is_image_text
 from sft_vs_rl.models.record import RECORD_NAME, CheckpointRecord, read_checkpoint_record, write_checkpoint_record
 from sft_vs_rl.tasks import CITATION_BIBTEX, METHOD_LABELS, SPLIT_LABELS, get_task, headline_metric
 
@@ -206,7 +207,7 @@ def render_model_card(context: ModelCardContext | Mapping[str, Any]) -> str:
         rows=_results_rows(context, results),
         results_given=results is not None,
         bibtex=CITATION_BIBTEX,
-        auto_class="AutoModelForImageTextToText" if context.model_type == "mllama" else "AutoModelForCausalLM",
+        auto_class="AutoModelForImageTextToText" if is_image_text(context.model_type) else "AutoModelForCausalLM",
     )
 
 

@@ -132,10 +132,11 @@ def load_model(
 
 
 def is_image_text(config) -> bool:
-    """Whether a config belongs to an image-text-to-text model (Mllama, LLaVA, Qwen2-VL, …)."""
+    """Whether a config (or a `model_type` string) belongs to an image-text-to-text model (Mllama, Qwen2-VL, …)."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-    return config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    model_type = config if isinstance(config, str) or config is None else config.model_type
+    return model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -169,7 +170,9 @@ def _not_a_model(name: str) -> str:
 
 def _from_pretrained(name: str, *, dtype: Any, revision: str | None, attn_implementation: str | None):
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+
+    from sft_vs_rl.models.processors import load_processor
 
     try:
         config = AutoConfig.from_pretrained(name, revision=revision)
@@ -182,7 +185,10 @@ def _from_pretrained(name: str, *, dtype: Any, revision: str | None, attn_implem
         kwargs["attn_implementation"] = attn_implementation
     image_text = is_image_text(config)
     try:
-        processor = (AutoProcessor if image_text else AutoTokenizer).from_pretrained(name, revision=revision)
+        if image_text:
+            processor = load_processor(name, config.model_type, revision=revision)
+        else:
+            processor = AutoTokenizer.from_pretrained(name, revision=revision)
     except (OSError, ValueError, TypeError, KeyError) as err:
         what = "processor (preprocessor_config.json, tokenizer files)" if image_text else "tokenizer (tokenizer.json)"
         raise ValueError(
@@ -197,7 +203,9 @@ def _from_pretrained(name: str, *, dtype: Any, revision: str | None, attn_implem
 def _load_merged_adapter(folder: Path, *, seed: int, **kwargs: Any):
     """A LoRA output folder (e.g. a `*_lora.yaml` SFT run): its base model with the adapters merged in."""
     from peft import PeftConfig, PeftModel
-    from transformers import AutoProcessor, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from sft_vs_rl.models.processors import load_processor
 
     base_name = PeftConfig.from_pretrained(str(folder)).base_model_name_or_path
     if not base_name:
@@ -209,8 +217,9 @@ def _load_merged_adapter(folder: Path, *, seed: int, **kwargs: Any):
     base, _ = load_model(base_name, device=None, seed=seed, **kwargs)
     model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
     # The recipes save the processor (tokenizer and chat template as trained) beside the adapters.
-    loader = AutoProcessor if is_image_text(model.config) else AutoTokenizer
-    return model, loader.from_pretrained(str(folder))
+    if is_image_text(model.config):
+        return model, load_processor(str(folder), model.config.model_type)
+    return model, AutoTokenizer.from_pretrained(str(folder))
 
 
 def tokenizer_of(processor):

@@ -1,8 +1,10 @@
-"""Tiny Llama / Mllama models built offline from a config, for CPU runs and tests (DESIGN.md §4).
+"""Tiny Llama / Mllama / Qwen2.5-VL models built offline from a config, for CPU runs and tests (DESIGN.md §4).
 
 `build_tiny_model` gives the same architectures as the paper's model (`MllamaForConditionalGeneration`, and
-`LlamaForCausalLM` for text-only work) with a tokenizer trained offline on task text (see `tokenizer.py`) and, for
-Mllama, a `MllamaProcessor` with the PIL image processor (no torchvision), one tile and a small square image.
+`LlamaForCausalLM` for text-only work) and as the VLM most peers train today (`Qwen2_5_VLForConditionalGeneration`),
+with a tokenizer trained offline on task text in the family's own special tokens and chat template (see
+`tokenizer.py`) and, for the vision kinds, the family's processor with its PIL image processor (no torchvision) and a
+small square image (Mllama: one tile; Qwen2.5-VL: a fixed pixel count, so every image gives the same patch grid).
 Nothing is downloaded. The presets live in one table, `TINY_PRESETS`, like minGPT's `model_type` table; the sizes
 come from reference/tiny_feasibility.md §2 and §8 (the 1.1 M-parameter Llama learned GeneralPoints in minutes).
 """
@@ -22,13 +24,17 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["KINDS", "TINY_PRESETS", "TinyModelPreset", "build_tiny_model", "preset_with", "resolve_preset"]
 
-KINDS = ("llama", "mllama")
-"""`"llama"`: `LlamaForCausalLM` + tokenizer; `"mllama"`: `MllamaForConditionalGeneration` + `MllamaProcessor`."""
+KINDS = ("llama", "mllama", "qwen2_5_vl")
+"""`"llama"`: `LlamaForCausalLM` + tokenizer; `"mllama"`: `MllamaForConditionalGeneration` + `MllamaProcessor`;
+`"qwen2_5_vl"`: `Qwen2_5_VLForConditionalGeneration` + a `Qwen2_5_VLProcessor` without its video processor (see
+`processors.py`)."""
 
 
 @dataclass(frozen=True)
 class TinyModelPreset:
-    """Sizes of a tiny model. Text fields apply to both kinds; vision fields and `cross_attention_layers` to Mllama.
+    """Sizes of a tiny model. Text fields apply to every kind; vision fields to Mllama and Qwen2.5-VL (whose vision
+    tower has `vision_num_hidden_layers` windowed and `vision_num_global_layers` full-attention blocks, and merges
+    2 x 2 patches into one token); `cross_attention_layers` and `vision_intermediate_layers` to Mllama only.
 
     Args:
         hidden_size (`int`): width of the text model.
@@ -185,6 +191,73 @@ def _mllama_config(preset: TinyModelPreset, tokenizer):
     )
 
 
+QWEN_MERGE_SIZE = 2
+"""Qwen2-VL / Qwen2.5-VL merge 2 x 2 vision patches into one language-model token (the released models' value)."""
+
+
+def _qwen2_5_vl_config(preset: TinyModelPreset, tokenizer):
+    from transformers import Qwen2_5_VLConfig
+
+    if preset.image_size % (preset.patch_size * QWEN_MERGE_SIZE):
+        raise ValueError(
+            f"Qwen2.5-VL merges {QWEN_MERGE_SIZE} x {QWEN_MERGE_SIZE} patches: `image_size` ({preset.image_size}) must "
+            f"be a multiple of {QWEN_MERGE_SIZE} x `patch_size` ({preset.patch_size})."
+        )
+    depth = preset.vision_num_hidden_layers + preset.vision_num_global_layers
+    vision = {
+        "depth": depth,
+        "hidden_size": preset.vision_hidden_size,
+        "intermediate_size": preset.vision_intermediate_size,
+        "num_heads": preset.vision_attention_heads,
+        "out_hidden_size": preset.hidden_size,
+        "patch_size": preset.patch_size,
+        "spatial_merge_size": QWEN_MERGE_SIZE,
+        "temporal_patch_size": 2,
+        # Windows of 2 x 2 merged tokens; the last `vision_num_global_layers` blocks attend over the whole image.
+        "window_size": 2 * QWEN_MERGE_SIZE * preset.patch_size,
+        "fullatt_block_indexes": list(range(preset.vision_num_hidden_layers, depth)),
+    }
+    # M-RoPE splits each head's rotary half into (time, height, width) sections; Qwen2.5-VL's 128-dim heads use
+    # (16, 24, 24), the same 1 : 1.5 : 1.5 shape is kept here.
+    half = preset.hidden_size // preset.num_attention_heads // 2
+    t = half // 4
+    h = (half - t) // 2
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": preset.hidden_size,
+        "intermediate_size": preset.intermediate_size,
+        "num_hidden_layers": preset.num_hidden_layers,
+        "num_attention_heads": preset.num_attention_heads,
+        "num_key_value_heads": preset.num_key_value_heads,
+        "max_position_embeddings": preset.max_position_embeddings,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [t, h, half - t - h]},
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    ids = tokenizer.convert_tokens_to_ids
+    return Qwen2_5_VLConfig(
+        vision_config=vision, text_config=text, image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True,
+    )
+
+
+def _qwen2_5_vl_processor(preset: TinyModelPreset, tokenizer):
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from sft_vs_rl.models.processors import ImageOnlyQwen2_5_VLProcessor
+
+    pixels = preset.image_size * preset.image_size
+    # min = max pixels: every image is resized to `image_size` x `image_size` (the GP and V-IRL renders are square).
+    image_processor = Qwen2VLImageProcessorPil(
+        min_pixels=pixels, max_pixels=pixels, patch_size=preset.patch_size, merge_size=QWEN_MERGE_SIZE,
+        temporal_patch_size=2,
+    )
+    return ImageOnlyQwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                        chat_template=tokenizer.chat_template)
+
+
 def build_tiny_model(
     kind: str = "llama",
     preset: str | TinyModelPreset = "tiny",
@@ -193,7 +266,7 @@ def build_tiny_model(
     vocab_size: int | None = None,
     seed: int = 0,
 ):
-    """Build a tiny Llama or Mllama model and its tokenizer / processor, fully offline and deterministic.
+    """Build a tiny Llama, Mllama or Qwen2.5-VL model and its tokenizer / processor, fully offline and deterministic.
 
     The tokenizer is a byte-level BPE trained on `vocab_corpus` with the Llama-3 special tokens and a
     Llama-3.2-Vision-style chat template (text-only prompts get the "Cutting Knowledge Date" system header, image
@@ -204,8 +277,10 @@ def build_tiny_model(
 
     Args:
         kind (`str`, *optional*, defaults to `"llama"`):
-            `"llama"` (`LlamaForCausalLM`, returns a `PreTrainedTokenizerFast`) or `"mllama"`
-            (`MllamaForConditionalGeneration`, returns a `MllamaProcessor` with one tile of `image_size` pixels).
+            `"llama"` (`LlamaForCausalLM`, returns a `PreTrainedTokenizerFast`), `"mllama"`
+            (`MllamaForConditionalGeneration`, returns a `MllamaProcessor` with one tile of `image_size` pixels) or
+            `"qwen2_5_vl"` (`Qwen2_5_VLForConditionalGeneration`, returns a `Qwen2_5_VLProcessor` that resizes every
+            image to `image_size` squared pixels; the tokenizer has Qwen's ChatML tokens and template).
         preset (`str` or `TinyModelPreset`, *optional*, defaults to `"tiny"`):
             A name in `TINY_PRESETS` (`"nano"`, `"tiny"`, `"small"`) or a `TinyModelPreset`, e.g.
             `dataclasses.replace(TINY_PRESETS["tiny"], image_size=112, patch_size=14)`.
@@ -235,8 +310,14 @@ def build_tiny_model(
     preset = resolve_preset(preset)
     if not isinstance(seed, int):
         raise TypeError(f"`seed` must be an int, got {seed!r}.")
-    tokenizer = build_tokenizer(vocab_corpus, vocab_size=vocab_size or preset.vocab_size)
-    if kind == "llama":
+    family = "qwen2_vl" if kind == "qwen2_5_vl" else "llama"
+    tokenizer = build_tokenizer(vocab_corpus, vocab_size=vocab_size or preset.vocab_size, family=family)
+    if kind == "qwen2_5_vl":
+        from transformers import Qwen2_5_VLForConditionalGeneration
+
+        config, model_cls = _qwen2_5_vl_config(preset, tokenizer), Qwen2_5_VLForConditionalGeneration
+        processing_class = _qwen2_5_vl_processor(preset, tokenizer)
+    elif kind == "llama":
         from transformers import LlamaForCausalLM
 
         config, model_cls, processing_class = _llama_config(preset, tokenizer), LlamaForCausalLM, tokenizer

@@ -1,9 +1,15 @@
-"""An offline byte-level BPE tokenizer with the Llama-3 special tokens and a Llama-3.2-Vision-style chat template."""
+"""An offline byte-level BPE tokenizer with a model family's special tokens and chat template.
+
+`"llama"` (the default): the Llama-3 special tokens and a Llama-3.2-Vision-style template; `"qwen2_vl"`: Qwen2-VL /
+Qwen2.5-VL's ChatML tokens (`<|im_start|>`, `<|im_end|>`, `<|vision_start|>`, `<|image_pad|>`, ...) and template.
+Each family's facts live in one `TokenizerFamily` row of `TOKENIZER_FAMILIES`.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -11,7 +17,7 @@ from sft_vs_rl.models.corpus import corpus_fingerprint, default_corpus
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_tokenizer", "chat_template"]
+__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "TOKENIZER_FAMILIES", "TokenizerFamily", "build_tokenizer", "chat_template"]
 
 SPECIAL_TOKENS = (
     "<|begin_of_text|>",
@@ -27,25 +33,64 @@ SPECIAL_TOKENS = (
 
 IMAGE_TOKEN = "<|image|>"
 
+
+@dataclass(frozen=True)
+class TokenizerFamily:
+    """The special tokens and chat template of one model family.
+
+    Args:
+        special_tokens (`tuple[str, ...]`): special tokens with the lowest ids, in this order.
+        image_token (`str`): the per-image token, added after BPE training (the last id).
+        bos_token (`str` or `None`): prepended to plain text (Llama-3 does, Qwen does not).
+        eos_token (`str`): end of an assistant turn (generation stops there).
+        pad_token (`str`): padding.
+        template_file (`str`): chat template, a file next to this module.
+    """
+
+    special_tokens: tuple[str, ...]
+    image_token: str
+    bos_token: str | None
+    eos_token: str
+    pad_token: str
+    template_file: str
+
+
+TOKENIZER_FAMILIES: dict[str, TokenizerFamily] = {
+    "llama": TokenizerFamily(SPECIAL_TOKENS, IMAGE_TOKEN, SPECIAL_TOKENS[0], "<|eot_id|>", "<|finetune_right_pad_id|>",
+                             "chat_template.jinja"),
+    # Qwen2-VL and Qwen2.5-VL share their tokens (the 7B's tokenizer_config.json); <|image_pad|> is the image token.
+    "qwen2_vl": TokenizerFamily(
+        ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>"),
+        "<|image_pad|>", None, "<|im_end|>", "<|endoftext|>", "chat_template_qwen2_vl.jinja",
+    ),
+}
+
 # Trained tokenizers (JSON) by (corpus fingerprint, vocab size): BPE training is deterministic, so caching only
 # saves time (tests build many models).
-_TRAINED: dict[tuple[str, int], str] = {}
+_TRAINED: dict[tuple[str, int, str], str] = {}
 
 
 @cache
-def chat_template() -> str:
-    """Return the chat template of the tiny models (`sft_vs_rl/models/chat_template.jinja`).
+def chat_template(family: str = "llama") -> str:
+    """Return the chat template of the tiny models of `family` (`sft_vs_rl/models/chat_template*.jinja`).
 
-    It is Llama-3.2-11B-Vision-Instruct's template with `{% generation %}` markers around assistant output, list
-    content rendered for every role, and a fixed default date; see the comment at the top of the file.
+    `"llama"`: Llama-3.2-11B-Vision-Instruct's template with `{% generation %}` markers around assistant output, list
+    content rendered for every role, and a fixed default date; `"qwen2_vl"`: Qwen2.5-VL-Instruct's ChatML template
+    with the same markers. See the comment at the top of each file.
     """
-    return (Path(__file__).parent / "chat_template.jinja").read_text(encoding="utf-8")
+    return (Path(__file__).parent / _family(family).template_file).read_text(encoding="utf-8")
+
+
+def _family(name: str) -> TokenizerFamily:
+    if name not in TOKENIZER_FAMILIES:
+        raise ValueError(f"Unknown tokenizer `family` {name!r}; valid values are {sorted(TOKENIZER_FAMILIES)}.")
+    return TOKENIZER_FAMILIES[name]
 
 
 CHAT_TEMPLATE = chat_template()
 
 
-def _train(texts: list[str], vocab_size: int) -> str:
+def _train(texts: list[str], vocab_size: int, family: TokenizerFamily) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -53,22 +98,25 @@ def _train(texts: list[str], vocab_size: int) -> str:
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size - 1,  # the image token is added after training
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(family.special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    tokenizer.add_special_tokens([IMAGE_TOKEN])
-    bos = SPECIAL_TOKENS[0]
-    # Like Llama-3's tokenizer: plain `tokenizer(text)` prepends <|begin_of_text|>. Chat templates write the BOS
-    # themselves and are tokenized with `add_special_tokens=False`.
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.token_to_id(bos))]
-    )
+    tokenizer.add_special_tokens([family.image_token])
+    bos = family.bos_token
+    if bos is not None:
+        # Like Llama-3's tokenizer: plain `tokenizer(text)` prepends <|begin_of_text|>. Chat templates write the BOS
+        # themselves and are tokenized with `add_special_tokens=False`.
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.token_to_id(bos))]
+        )
     return tokenizer.to_str()
 
 
-def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 1024, padding_side: str = "left"):
+def build_tokenizer(
+    corpus: Iterable[str] | None = None, *, vocab_size: int = 1024, padding_side: str = "left", family: str = "llama"
+):
     """Train a byte-level BPE tokenizer offline and wrap it as a `PreTrainedTokenizerFast`.
 
     The tokenizer has the Llama-3 special tokens (`<|begin_of_text|>`, `<|end_of_text|>`, `<|finetune_right_pad_id|>`
@@ -85,6 +133,9 @@ def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 10
             merge, so `len(tokenizer)` can be smaller.
         padding_side (`str`, *optional*, defaults to `"left"`):
             `"left"` for generation (TRL's GRPO requires it); collators for training pad on the right themselves.
+        family (`str`, *optional*, defaults to `"llama"`):
+            Special tokens and chat template (`TOKENIZER_FAMILIES`): `"llama"` as described above, or `"qwen2_vl"`
+            (ChatML, `<|im_end|>` ends a turn, `<|endoftext|>` pads, `<|image_pad|>` last, no BOS).
 
     Returns:
         `transformers.PreTrainedTokenizerFast`: a fresh tokenizer object (safe to modify).
@@ -101,10 +152,11 @@ def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 10
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    min_size = len(SPECIAL_TOKENS) + 256 + 1
+    spec = _family(family)
+    min_size = len(spec.special_tokens) + 256 + 1
     if not isinstance(vocab_size, int) or vocab_size < min_size:
         raise ValueError(
-            f"`vocab_size` must be an int of at least {min_size} (special tokens + 256 byte symbols + <|image|>), "
+            f"`vocab_size` must be an int of at least {min_size} (special tokens + 256 byte symbols + {spec.image_token}), "
             f"got {vocab_size!r}."
         )
     if padding_side not in ("left", "right"):
@@ -112,22 +164,23 @@ def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 10
     texts = default_corpus() if corpus is None else list(corpus)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise TypeError("`corpus` must be a non-empty iterable of `str`.")
-    key = (corpus_fingerprint(texts), vocab_size)
+    key = (corpus_fingerprint(texts), vocab_size, family)
     if key not in _TRAINED:
-        _TRAINED[key] = _train(texts, vocab_size)
+        _TRAINED[key] = _train(texts, vocab_size, spec)
         logger.info("Trained a byte-level BPE tokenizer: %d texts, vocab_size<=%d.", len(texts), vocab_size)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer.from_str(_TRAINED[key]),
-        bos_token=SPECIAL_TOKENS[0],
-        eos_token="<|eot_id|>",
-        pad_token="<|finetune_right_pad_id|>",
-        extra_special_tokens={"image_token": IMAGE_TOKEN},
+        bos_token=spec.bos_token,
+        eos_token=spec.eos_token,
+        pad_token=spec.pad_token,
+        extra_special_tokens={"image_token": spec.image_token},
         padding_side=padding_side,
         model_max_length=4096,
         clean_up_tokenization_spaces=False,
     )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    _add_tool_call_parser(tokenizer)
+    tokenizer.chat_template = chat_template(family)
+    if family == "llama":
+        _add_tool_call_parser(tokenizer)
     return tokenizer
 
 

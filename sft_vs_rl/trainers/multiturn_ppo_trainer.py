@@ -43,7 +43,7 @@ from trl.models import unwrap_model_for_generation
 from sft_vs_rl.atomic import write_json
 from sft_vs_rl.compute import inference_flops, training_flops
 from sft_vs_rl.models.value_head import ValueHead
-from sft_vs_rl.trainers.mllama_inputs import collate_vision, cross_attention_mask
+from sft_vs_rl.models.vision_inputs import VisionInputs, vision_inputs_for
 from sft_vs_rl.trainers.multiturn_ppo_config import MultiTurnVerifierPPOConfig
 from sft_vs_rl.trainers.rollout import MultiTurnRollout, RolloutResult, Transition, encode_prompts
 
@@ -415,24 +415,22 @@ def add_ppo_forward(model: nn.Module, value_head: nn.Module | None, temperature:
     model.forward = types.MethodType(functools.wraps(type(model).forward)(_ppo_forward), model)
 
 
-def ppo_forward(model: nn.Module, batch: dict[str, torch.Tensor], image_token_id: int | None = None):
+def ppo_forward(model: nn.Module, batch: dict[str, torch.Tensor], vision: VisionInputs | None = None):
     """Run a model patched by [`add_ppo_forward`] on a batch of turns.
 
     Args:
         model: the patched model (or its DDP / PEFT wrapper).
         batch (`dict[str, torch.Tensor]`): `prompt_ids`, `prompt_mask` `(B, P)`, `completion_ids`,
-            `completion_mask` `(B, T)`, and for Mllama `pixel_values`, `aspect_ratio_ids`, `aspect_ratio_mask`.
-        image_token_id (`int`, *optional*): `<|image|>` id, needed to rebuild Mllama's cross-attention mask.
+            `completion_mask` `(B, T)`, and for vision models the rows collated by `vision`.
+        vision ([`~sft_vs_rl.models.vision_inputs.VisionInputs`], *optional*): the model family's vision inputs;
+            `None` for text models.
 
     Returns:
         [`PPOForwardOutput`].
     """
     input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
     attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-    kwargs = {}
-    if "pixel_values" in batch:
-        kwargs = {key: batch[key] for key in ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask")}
-        kwargs["cross_attention_mask"] = cross_attention_mask(input_ids, batch["aspect_ratio_mask"], image_token_id)
+    kwargs = vision.model_inputs(input_ids, batch) if vision is not None and "pixel_values" in batch else {}
     return model(
         input_ids=input_ids, attention_mask=attention_mask, ppo_prompt_length=batch["prompt_ids"].shape[1], **kwargs
     )
@@ -508,8 +506,11 @@ def _turn_metric(transitions: Sequence[Transition], key: str) -> list[float]:
     return [float(t.info[key]) for t in transitions if t.info.get(key) is not None]
 
 
-def collate_transitions(transitions: Sequence[Transition], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Batch transitions: left-padded prompts `(B, P)`, right-padded completions `(B, T)`, Mllama vision tensors."""
+def collate_transitions(
+    transitions: Sequence[Transition], pad_token_id: int, vision: VisionInputs | None = None
+) -> dict[str, torch.Tensor]:
+    """Batch transitions: left-padded prompts `(B, P)`, right-padded completions `(B, T)`, and the vision rows
+    collated by `vision` (the model family's [`~sft_vs_rl.models.vision_inputs.VisionInputs`])."""
     prompts = [t.prompt_ids for t in transitions]
     completions = [t.completion_ids for t in transitions]
     batch = {
@@ -519,7 +520,9 @@ def collate_transitions(transitions: Sequence[Transition], pad_token_id: int) ->
         "completion_mask": _pad([[1] * len(c) for c in completions], 0, left=False, dtype=torch.long),
     }
     if transitions and transitions[0].vision is not None:
-        batch.update(collate_vision([t.vision for t in transitions]))
+        if vision is None:
+            raise ValueError("The transitions hold images; pass the model family's `vision` inputs to collate them.")
+        batch.update(vision.collate([t.vision for t in transitions]))
     return batch
 
 
@@ -578,7 +581,8 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
 
     Args:
         model (`str`, [`~transformers.PreTrainedModel`] or [`~peft.PeftModel`]):
-            Policy: a causal LM or `MllamaForConditionalGeneration` (or a path / Hub id of one).
+            Policy: a causal LM or an image-text model of a family in `sft_vs_rl.models.vision_inputs` (Mllama,
+            Qwen2-VL, Qwen2.5-VL), or a path / Hub id of one.
         args ([`MultiTurnVerifierPPOConfig`]):
             Configuration.
         train_dataset ([`~datasets.Dataset`]):
@@ -656,7 +660,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
         if self.ref_model is not None:
             add_ppo_forward(self.accelerator.unwrap_model(self.ref_model), None, temperature=args.temperature)
         self._num_params = sum(p.numel() for n, p in base.named_parameters() if "value_head." not in n)
-        self._image_token_id = self._tokenizer.convert_tokens_to_ids("<|image|>") if self._is_vlm else None
+        self._vision = vision_inputs_for(base.config, self._tokenizer) if self._is_vlm else None
 
         # Environments and the batched rollout
         envs = [env_factory() for _ in range(args.num_envs)]
@@ -754,7 +758,7 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
 
     def _collate(self, transitions: Sequence[Transition]) -> dict[str, torch.Tensor]:
         """Padded prompts and completions of the turns (see [`collate_transitions`]) and their thought weights."""
-        batch = collate_transitions(transitions, self._tokenizer.pad_token_id)
+        batch = collate_transitions(transitions, self._tokenizer.pad_token_id, self._vision)
         weights = thought_token_weights(
             self._tokenizer, [t.completion_ids for t in transitions], self.action_key, self.args.thought_prob_coef
         )
@@ -791,15 +795,15 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             rows = order[start : start + size]
             mb = _trim_padding({k: v[rows] for k, v in batch.items()})
             width = batch["completion_ids"].shape[1]
-            out = ppo_forward(self.model_wrapped, mb, self._image_token_id)
+            out = ppo_forward(self.model_wrapped, mb, self._vision)
             outs["old_logps"].append(F.pad(out.log_probs, (0, width - out.log_probs.shape[1])))
             outs["old_values"].append(out.value)
             if self.beta != 0.0:
                 if self.ref_model is not None:
-                    ref = ppo_forward(self.ref_model, mb, self._image_token_id)
+                    ref = ppo_forward(self.ref_model, mb, self._vision)
                 else:  # PEFT: the reference is the base model, adapters off
                     with self.accelerator.unwrap_model(self.model).disable_adapter():
-                        ref = ppo_forward(self.model_wrapped, mb, self._image_token_id)
+                        ref = ppo_forward(self.model_wrapped, mb, self._vision)
                 outs["ref_logps"].append(F.pad(ref.log_probs, (0, width - ref.log_probs.shape[1])))
         unsort = torch.argsort(order)
         return {k: torch.cat(v)[unsort] for k, v in outs.items() if v}
@@ -838,16 +842,16 @@ class MultiTurnVerifierPPOTrainer(GRPOTrainer):
             mb["completion_ids"] = torch.full((len(chunk), 1), self._tokenizer.pad_token_id)
             mb["completion_mask"] = torch.zeros((len(chunk), 1), dtype=torch.long)
             if "pixel_values" in enc:
-                mb.update({k: enc[k] for k in ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask")})
+                mb.update(self._vision.collate(self._vision.split(enc, [len(i) for _, _, i in chunk])))
             mb = {k: v.to(self.accelerator.device) for k, v in mb.items()}
-            out = ppo_forward(self.model_wrapped, mb, self._image_token_id)
+            out = ppo_forward(self.model_wrapped, mb, self._vision)
             values[[slot for slot, _, _ in chunk]] = out.value
         return values
 
     # ------------------------------------------------------------------ loss
     def _compute_loss(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         mb = _trim_padding(inputs)
-        out = ppo_forward(model, mb, self._image_token_id)
+        out = ppo_forward(model, mb, self._vision)
         losses = ppo_losses(
             out.log_probs, mb["old_logps"], mb["completion_weights"], mb["advantages"], out.value,
             mb["old_values"], mb["returns"], clip_coef=self.args.clip_coef, vf_clip_coef=self.args.vf_clip_coef,

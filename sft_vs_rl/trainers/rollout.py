@@ -12,8 +12,9 @@ Two entry points:
   `trim_queue(max_unplayed)` bounds the episodes queued but not started.
 * [`run_episodes`], used by evaluation: plays a list of episodes to the end and returns one [`Episode`] each.
 
-Both work for text models (a tokenizer as processor) and Mllama (a `MllamaProcessor`; the per-row vision tensors are
-kept on each [`Transition`] for the log-prob and value passes).
+Both work for text models (a tokenizer as processor) and vision models (the family's processor; the per-row vision
+tensors, split by the family's [`~sft_vs_rl.models.vision_inputs.VisionInputs`], are kept on each [`Transition`] for
+the log-prob and value passes).
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ import numpy as np
 import torch
 
 from sft_vs_rl.models.loading import tokenizer_of
+from sft_vs_rl.models.vision_inputs import vision_inputs_for
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Episode", "MultiTurnRollout", "RolloutResult", "Transition", "encode_prompts", "run_episodes"]
 
-# Per-row vision inputs of Mllama, kept per transition. `cross_attention_mask` depends on the token ids and is
-# rebuilt from them (see `sft_vs_rl.trainers.mllama_inputs`).
-VISION_KEYS = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask")
 # `info` keys that are conversation state, not per-turn metrics.
 _STATE_KEYS = ("messages", "images")
 
@@ -55,9 +54,10 @@ class Transition:
         terminated (`bool`), truncated (`bool`): as returned by `env.step`.
         info (`dict`): the step's `info` without `messages` / `images` (success, feedback, verify_iteration, task
             metrics).
-        vision (`dict[str, torch.Tensor]`, *optional*): Mllama inputs of this row (`pixel_values`
-            `(num_images, tiles, 3, S, S)`, `aspect_ratio_ids` `(num_images,)`, `aspect_ratio_mask`
-            `(num_images, tiles)`), or `None` for text models.
+        vision (`dict[str, torch.Tensor]`, *optional*): vision inputs of this row as the model family's
+            [`~sft_vs_rl.models.vision_inputs.VisionInputs.split`] gives them (Mllama: `pixel_values`
+            `(num_images, tiles, 3, S, S)`, `aspect_ratio_ids`, `aspect_ratio_mask`; Qwen2.5-VL: `pixel_values`
+            `(patches, dim)`, `image_grid_thw` `(num_images, 3)`), or `None` for text models.
     """
 
     slot: int
@@ -142,7 +142,7 @@ def encode_prompts(processor, conversations: Sequence[list[dict]], images: Seque
 
     Args:
         processor (`PreTrainedTokenizerBase` or `ProcessorMixin`):
-            Tokenizer (text models) or processor (Mllama), with `padding_side="left"`.
+            Tokenizer (text models) or processor (vision models), with `padding_side="left"`.
         conversations (`Sequence[list[dict]]`):
             Chat-format conversations ending with a user turn.
         images (`Sequence[list[PIL.Image.Image]]`, *optional*):
@@ -164,7 +164,7 @@ def encode_prompts(processor, conversations: Sequence[list[dict]], images: Seque
             raise ValueError("A batch mixes conversations with and without images; a vision batch needs images in all.")
         if tokenizer is processor:
             raise TypeError("The conversations hold images but the processing class is a tokenizer; pass a processor.")
-        # The chat template writes `<|begin_of_text|>` itself; the processor would add a second one.
+        # Chat templates write their BOS themselves (Llama's `<|begin_of_text|>`); the processor would add a second.
         return processor(text=texts, images=[list(i) for i in images], padding=True, add_special_tokens=False,
                          return_tensors="pt")
     return tokenizer(texts, padding=True, add_special_tokens=False, return_tensors="pt")
@@ -271,10 +271,8 @@ class MultiTurnRollout:
         prompts = [ids[m].tolist() for ids, m in zip(batch["input_ids"], mask)]
         visions: list[dict[str, torch.Tensor] | None] = [None] * len(slots)
         if "pixel_values" in batch:
-            image_token_id = self.tokenizer.convert_tokens_to_ids("<|image|>")
-            for i, ids in enumerate(prompts):
-                n = ids.count(image_token_id)
-                visions[i] = {key: batch[key][i, :n].cpu() for key in VISION_KEYS}
+            family = vision_inputs_for(model.config, self.tokenizer)
+            visions = family.split(batch, [len(s.images) for s in slots])
         return prompts, completions, responses, visions
 
     def collect(self, model, num_turns: int | None = None) -> RolloutResult:
@@ -407,7 +405,7 @@ def run_episodes(model, processor, envs: Sequence[Any], episodes: Iterable[dict[
     as `sft_vs_rl.evaluation.evaluate` does.
 
     Args:
-        model (`PreTrainedModel`): the policy (text or Mllama).
+        model (`PreTrainedModel`): the policy (text or vision).
         processor: its tokenizer or processor (left padding).
         envs (`Sequence[gymnasium.Env]`): environments, one per slot of the generation batch.
         episodes (`Iterable[dict]`): episode specs `{"seed": int | None, "options": dict | None}`.

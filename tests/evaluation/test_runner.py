@@ -91,10 +91,11 @@ def test_evaluate_virl_counts_every_try(nano):
     assert evaluation.record.gflops == 1.5
 
 
-def test_evaluate_gp_vl_scores_recognition_on_the_first_answer():
+@pytest.mark.parametrize("kind", ["mllama", "qwen2_5_vl"])
+def test_evaluate_gp_vl_scores_recognition_on_the_first_answer(kind):
     from sft_vs_rl.models import build_tiny_model
 
-    model, processor = build_tiny_model("mllama", "nano")
+    model, processor = build_tiny_model(kind, "nano")
     kwargs = {
         "visual": True,
         "suit_colour": "red",

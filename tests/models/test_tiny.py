@@ -36,6 +36,7 @@ def mllama():
     [
         ("llama", "tiny", 0.9e6, 1.4e6),  # the CPU study size (tiny_feasibility.md §8)
         ("mllama", "tiny", 1.2e6, 2.2e6),  # + one cross-attention layer, untied lm_head, vision tower
+        ("qwen2_5_vl", "tiny", 1.0e6, 2.0e6),  # + a 3-block vision tower and its patch merger
     ],
 )
 def test_tiny_preset_sizes(kind, preset, low, high):
@@ -152,7 +153,7 @@ def test_custom_preset_and_corpus():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: build_tiny_model("lama"), r"Unknown `kind` 'lama'.*\['llama', 'mllama'\].*Did you mean 'llama'"),
+        (lambda: build_tiny_model("lama"), r"Unknown `kind` 'lama'.*\['llama', 'mllama', 'qwen2_5_vl'\].*Did you mean 'llama'"),
         (lambda: build_tiny_model("llama", "tiyn"), r"Unknown `preset` 'tiyn'.*Did you mean 'tiny'"),
         (lambda: preset_with("tiny", hiden_size=3), r"Did you mean 'hidden_size'"),
         (lambda: preset_with("tiny", image_size=60), r"multiple of `patch_size`"),
@@ -165,3 +166,25 @@ def test_custom_preset_and_corpus():
 def test_errors_name_the_field_and_suggest(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_qwen2_5_vl_uses_its_own_chat_format_and_reloads_without_torchvision(tmp_path):
+    from sft_vs_rl.models.loading import load_model
+
+    model, processor = build_tiny_model("qwen2_5_vl", "nano")
+    tok = processor.tokenizer
+    assert (tok.eos_token, tok.pad_token, tok.padding_side) == ("<|im_end|>", "<|endoftext|>", "left")
+    assert model.config.get_text_config().vocab_size == len(tok)
+    assert model.generation_config.eos_token_id == tok.eos_token_id
+    text = processor.apply_chat_template(IMAGE_CHAT, add_generation_prompt=True, tokenize=False)
+    assert text.endswith("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Cards?<|im_end|>\n"
+                         "<|im_start|>assistant\n")
+    batch = processor(text=[text], images=[[_card_image()]], add_special_tokens=False, return_tensors="pt")
+    # 32 x 32 pixels in 8-pixel patches, 2 x 2 merged: the prompt holds one <|image_pad|> per merged patch.
+    assert (batch["input_ids"] == tok.convert_tokens_to_ids("<|image_pad|>")).sum() == batch["image_grid_thw"].prod() // 4
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    loaded, loaded_processor = load_model(str(tmp_path))
+    assert type(loaded_processor).__name__ == "ImageOnlyQwen2_5_VLProcessor"
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch).logits, model(**batch).logits)

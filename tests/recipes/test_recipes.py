@@ -157,10 +157,11 @@ def test_gp_l_sft_then_rl_with_push_dry_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_gp_vl_sft_then_rl(tmp_path):
+@pytest.mark.parametrize("model", ["tiny:mllama:nano", "tiny:qwen2_5_vl:nano"])
+def test_gp_vl_sft_then_rl(tmp_path, model):
     sft, rl = tmp_path / "sft", tmp_path / "rl"
     data = ["--dataset_config_kwargs", json.dumps(DATA["gp-vl"])]
-    run(recipe("sft_gp", "sft_gp_vl", "--model_name_or_path", "tiny:mllama:nano", "--output_dir", str(sft),
+    run(recipe("sft_gp", "sft_gp_vl", "--model_name_or_path", model, "--output_dir", str(sft),
                *SFT_TINY, *data, "--push_to_hub", "--hub_model_id", "me/gp-vl-init", "--model_card_method", "init",
                "--push_dry_run", str(tmp_path / "upload")))
     assert (sft / "processor_config.json").is_file()

@@ -487,6 +487,10 @@ TASKS = {
               {"options": [{"ranks": ["A", "10", "K", "5"]}, {"ranks": ["4", "3", "2", "K"]}] * 8}, None),
     "virl-l": ("llama", "virl", {"route_index": list(range(16))}, lambda row: None),  # routes drawn from the seed
     "virl-vl": ("mllama", "virl-visual", {"route_index": list(range(16))}, lambda row: None),
+    # a second VLM family through the same trainer (`sft_vs_rl.models.vision_inputs`)
+    "gp-vl/qwen2_5_vl": ("qwen2_5_vl", "gp-visual",
+                         {"options": [{"ranks": ["A", "10", "K", "5"]}, {"ranks": ["4", "3", "2", "K"]}] * 8}, None),
+    "virl-vl/qwen2_5_vl": ("qwen2_5_vl", "virl-visual", {"route_index": list(range(16))}, lambda row: None),
 }
 
 
@@ -528,7 +532,7 @@ def test_task_end_to_end(tmp_path, task):
     assert math.isfinite(logs["ppo/value_loss"]) and logs["flops/total"] > 0
     if task.startswith("virl"):
         assert "env/step_accuracy" in logs
-    if task == "gp-vl":
+    if task.startswith("gp-vl"):
         assert "env/recognition_accuracy" in logs
 
 

@@ -119,6 +119,20 @@ def test_mllama_rollout_keeps_per_row_vision_tensors():
     assert torch.is_tensor(result.transitions[0].vision["aspect_ratio_ids"])
 
 
+def test_qwen2_5_vl_rollout_keeps_per_row_patches_and_grids():
+    from sft_vs_rl.models import build_tiny_model
+
+    model, proc = build_tiny_model("qwen2_5_vl", "nano")
+    rollout = MultiTurnRollout([TargetWordEnv(visual=True) for _ in range(2)], proc, gen_config(proc.tokenizer))
+    rollout.add_episodes({"seed": s} for s in range(4))
+    result = rollout.collect(model, num_turns=4)
+    pad_id = proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    for t in result.transitions:
+        grids = t.vision["image_grid_thw"]
+        assert grids.shape == (1, 3) and t.vision["pixel_values"].shape[0] == grids.prod()
+        assert t.prompt_ids.count(pad_id) == grids.prod() // 4  # one token per 2 x 2 merged patches
+
+
 def test_state_dict_restores_live_episodes_and_the_queue_exactly(nano):
     # A rollout saved mid-way (episodes live in their slots, specs queued, some without a seed) and loaded into fresh
     # environments continues exactly as the original does, sampling included.
