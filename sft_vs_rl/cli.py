@@ -303,8 +303,8 @@ def _add_data_commands(sub) -> None:
 
 def _add_model_commands(sub) -> None:
     """`build-tiny`, `eval`, `push`: one checkpoint at a time."""
-    tiny = sub.add_parser("build-tiny", help="build a tiny offline Llama / Mllama / Qwen2.5-VL + tokenizer and save it to a folder")
-    tiny.add_argument("--kind", default="llama", help="llama (text), mllama or qwen2_5_vl (vision) (default: llama)")
+    tiny = sub.add_parser("build-tiny", help="build a tiny offline Llama / Mllama / Qwen2.5-VL / Gemma 3 + tokenizer and save it to a folder")
+    tiny.add_argument("--kind", default="llama", help="llama (text), mllama, qwen2_5_vl or gemma3 (vision) (default: llama)")
     tiny.add_argument("--preset", default="tiny", help="nano, tiny or small (default: tiny)")
     tiny.add_argument("--vocab-size", type=int, help="target BPE vocabulary (default: the preset's, 1024)")
     tiny.add_argument("--seed", type=int, default=0, help="weight-initialisation seed (default: 0)")

@@ -24,10 +24,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["KINDS", "TINY_PRESETS", "TinyModelPreset", "build_tiny_model", "preset_with", "resolve_preset"]
 
-KINDS = ("llama", "mllama", "qwen2_5_vl")
+KINDS = ("llama", "mllama", "qwen2_5_vl", "gemma3")
 """`"llama"`: `LlamaForCausalLM` + tokenizer; `"mllama"`: `MllamaForConditionalGeneration` + `MllamaProcessor`;
 `"qwen2_5_vl"`: `Qwen2_5_VLForConditionalGeneration` + a `Qwen2_5_VLProcessor` without its video processor (see
-`processors.py`)."""
+`processors.py`); `"gemma3"`: `Gemma3ForConditionalGeneration` + `Gemma3Processor`."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,63 @@ def _qwen2_5_vl_processor(preset: TinyModelPreset, tokenizer):
                                         chat_template=tokenizer.chat_template)
 
 
+GEMMA3_TOKENS_PER_SIDE = 2
+"""Tiny Gemma 3: the vision tower's patch grid is average-pooled to 2 x 2 soft tokens per image (the 4B: 16 x 16)."""
+
+
+def _gemma3_config(preset: TinyModelPreset, tokenizer):
+    from transformers import Gemma3Config
+
+    side = preset.image_size // preset.patch_size
+    if side % GEMMA3_TOKENS_PER_SIDE:
+        raise ValueError(
+            f"Gemma 3 pools the {side} x {side} patch grid to {GEMMA3_TOKENS_PER_SIDE} x {GEMMA3_TOKENS_PER_SIDE} "
+            "tokens: `image_size` / `patch_size` must be a multiple of it."
+        )
+    head_dim = preset.hidden_size // preset.num_attention_heads
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": preset.hidden_size,
+        "intermediate_size": preset.intermediate_size,
+        "num_hidden_layers": preset.num_hidden_layers,
+        "num_attention_heads": preset.num_attention_heads,
+        "num_key_value_heads": preset.num_key_value_heads,
+        "head_dim": head_dim,
+        "query_pre_attn_scalar": head_dim,
+        "max_position_embeddings": preset.max_position_embeddings,
+        # Gemma 3 interleaves 5 sliding-window layers with 1 global one; a tiny stack keeps its last layer global.
+        "layer_types": ["sliding_attention"] * (preset.num_hidden_layers - 1) + ["full_attention"],
+        "sliding_window": 512,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    vision = {
+        "hidden_size": preset.vision_hidden_size,
+        "intermediate_size": preset.vision_intermediate_size,
+        "num_hidden_layers": preset.vision_num_hidden_layers + preset.vision_num_global_layers,
+        "num_attention_heads": preset.vision_attention_heads,
+        "image_size": preset.image_size,
+        "patch_size": preset.patch_size,
+        "vision_use_head": False,
+    }
+    ids = tokenizer.convert_tokens_to_ids
+    return Gemma3Config(
+        text_config=text, vision_config=vision, mm_tokens_per_image=GEMMA3_TOKENS_PER_SIDE**2,
+        boi_token_index=ids("<start_of_image>"), eoi_token_index=ids("<end_of_image>"),
+        image_token_index=ids("<image_soft_token>"), tie_word_embeddings=True,
+    )
+
+
+def _gemma3_processor(preset: TinyModelPreset, tokenizer):
+    from transformers import Gemma3Processor
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    image_processor = Gemma3ImageProcessorPil(size={"height": preset.image_size, "width": preset.image_size})
+    return Gemma3Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template,
+                           image_seq_length=GEMMA3_TOKENS_PER_SIDE**2)
+
+
 def build_tiny_model(
     kind: str = "llama",
     preset: str | TinyModelPreset = "tiny",
@@ -280,7 +337,8 @@ def build_tiny_model(
             `"llama"` (`LlamaForCausalLM`, returns a `PreTrainedTokenizerFast`), `"mllama"`
             (`MllamaForConditionalGeneration`, returns a `MllamaProcessor` with one tile of `image_size` pixels) or
             `"qwen2_5_vl"` (`Qwen2_5_VLForConditionalGeneration`, returns a `Qwen2_5_VLProcessor` that resizes every
-            image to `image_size` squared pixels; the tokenizer has Qwen's ChatML tokens and template).
+            image to `image_size` squared pixels; the tokenizer has Qwen's ChatML tokens and template) or `"gemma3"`
+            (`Gemma3ForConditionalGeneration`, returns a `Gemma3Processor`; 4 soft tokens per image).
         preset (`str` or `TinyModelPreset`, *optional*, defaults to `"tiny"`):
             A name in `TINY_PRESETS` (`"nano"`, `"tiny"`, `"small"`) or a `TinyModelPreset`, e.g.
             `dataclasses.replace(TINY_PRESETS["tiny"], image_size=112, patch_size=14)`.
@@ -310,9 +368,14 @@ def build_tiny_model(
     preset = resolve_preset(preset)
     if not isinstance(seed, int):
         raise TypeError(f"`seed` must be an int, got {seed!r}.")
-    family = "qwen2_vl" if kind == "qwen2_5_vl" else "llama"
+    family = {"qwen2_5_vl": "qwen2_vl", "gemma3": "gemma3"}.get(kind, "llama")
     tokenizer = build_tokenizer(vocab_corpus, vocab_size=vocab_size or preset.vocab_size, family=family)
-    if kind == "qwen2_5_vl":
+    if kind == "gemma3":
+        from transformers import Gemma3ForConditionalGeneration
+
+        config, model_cls = _gemma3_config(preset, tokenizer), Gemma3ForConditionalGeneration
+        processing_class = _gemma3_processor(preset, tokenizer)
+    elif kind == "qwen2_5_vl":
         from transformers import Qwen2_5_VLForConditionalGeneration
 
         config, model_cls = _qwen2_5_vl_config(preset, tokenizer), Qwen2_5_VLForConditionalGeneration

@@ -1,7 +1,8 @@
 """An offline byte-level BPE tokenizer with a model family's special tokens and chat template.
 
 `"llama"` (the default): the Llama-3 special tokens and a Llama-3.2-Vision-style template; `"qwen2_vl"`: Qwen2-VL /
-Qwen2.5-VL's ChatML tokens (`<|im_start|>`, `<|im_end|>`, `<|vision_start|>`, `<|image_pad|>`, ...) and template.
+Qwen2.5-VL's ChatML tokens (`<|im_start|>`, `<|im_end|>`, `<|vision_start|>`, `<|image_pad|>`, ...) and template;
+`"gemma3"`: Gemma 3's turn and image tokens and template.
 Each family's facts live in one `TokenizerFamily` row of `TOKENIZER_FAMILIES`.
 """
 
@@ -45,6 +46,8 @@ class TokenizerFamily:
         eos_token (`str`): end of an assistant turn (generation stops there).
         pad_token (`str`): padding.
         template_file (`str`): chat template, a file next to this module.
+        extra_tokens (`dict[str, str]`): more named special tokens the family's processor reads off the tokenizer
+            (Gemma 3's `boi_token` / `eoi_token`).
     """
 
     special_tokens: tuple[str, ...]
@@ -53,6 +56,7 @@ class TokenizerFamily:
     eos_token: str
     pad_token: str
     template_file: str
+    extra_tokens: tuple[tuple[str, str], ...] = ()
 
 
 TOKENIZER_FAMILIES: dict[str, TokenizerFamily] = {
@@ -62,6 +66,12 @@ TOKENIZER_FAMILIES: dict[str, TokenizerFamily] = {
     "qwen2_vl": TokenizerFamily(
         ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>"),
         "<|image_pad|>", None, "<|im_end|>", "<|endoftext|>", "chat_template_qwen2_vl.jinja",
+    ),
+    # Gemma 3: <start_of_image> in the prompt, expanded by the processor to <image_soft_token> x mm_tokens_per_image.
+    "gemma3": TokenizerFamily(
+        ("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>"),
+        "<image_soft_token>", "<bos>", "<end_of_turn>", "<pad>", "chat_template_gemma3.jinja",
+        extra_tokens=(("boi_token", "<start_of_image>"), ("eoi_token", "<end_of_image>")),
     ),
 }
 
@@ -134,8 +144,9 @@ def build_tokenizer(
         padding_side (`str`, *optional*, defaults to `"left"`):
             `"left"` for generation (TRL's GRPO requires it); collators for training pad on the right themselves.
         family (`str`, *optional*, defaults to `"llama"`):
-            Special tokens and chat template (`TOKENIZER_FAMILIES`): `"llama"` as described above, or `"qwen2_vl"`
-            (ChatML, `<|im_end|>` ends a turn, `<|endoftext|>` pads, `<|image_pad|>` last, no BOS).
+            Special tokens and chat template (`TOKENIZER_FAMILIES`): `"llama"` as described above, `"qwen2_vl"`
+            (ChatML, `<|im_end|>` ends a turn, `<|endoftext|>` pads, `<|image_pad|>` last, no BOS) or `"gemma3"`
+            (`<start_of_turn>` / `<end_of_turn>`, role `model`, `<image_soft_token>` last).
 
     Returns:
         `transformers.PreTrainedTokenizerFast`: a fresh tokenizer object (safe to modify).
@@ -173,7 +184,7 @@ def build_tokenizer(
         bos_token=spec.bos_token,
         eos_token=spec.eos_token,
         pad_token=spec.pad_token,
-        extra_special_tokens={"image_token": spec.image_token},
+        extra_special_tokens={"image_token": spec.image_token, **dict(spec.extra_tokens)},
         padding_side=padding_side,
         model_max_length=4096,
         clean_up_tokenization_spaces=False,

@@ -14,6 +14,9 @@ micro-batching stay plain indexing), and builds the model's keyword arguments fo
   with `image_grid_thw` `(images, 3)`; rows are padded to `(rows, max patches, dim)` and `(rows, max images, 3)`
   (zero grids mark padding) and concatenated back for the forward. M-RoPE positions come from `mm_token_type_ids`,
   which is `1` at every `<|image_pad|>` token of the ids.
+* **Gemma 3**: one `(3, S, S)` image per `<start_of_image>`; rows are padded to `(rows, max images, 3, S, S)` and
+  the real images (counted from the ids) concatenated back. `token_type_ids` is `1` at every `<image_soft_token>`
+  (the image tokens attend to each other bidirectionally, which Gemma 3 needs in training).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
-__all__ = ["MllamaInputs", "Qwen2VLInputs", "VisionInputs", "collate_vision", "cross_attention_mask",
+__all__ = ["Gemma3Inputs", "MllamaInputs", "Qwen2VLInputs", "VisionInputs", "collate_vision", "cross_attention_mask",
            "vision_inputs_for"]
 
 
@@ -38,15 +41,18 @@ class VisionInputs:
     """The vision inputs of one model family (subclasses name their `model_types`).
 
     Args:
-        image_token_id (`int`): id of the token that stands for an image in the prompt.
+        tokenizer (`PreTrainedTokenizerBase`): the model's tokenizer; its `image_token` marks image positions.
     """
 
     model_types: ClassVar[tuple[str, ...]] = ()
     keys: ClassVar[tuple[str, ...]] = ()
     """Keys of the collated per-row tensors (and of the processor's output they come from)."""
 
-    def __init__(self, image_token_id: int):
-        self.image_token_id = image_token_id
+    def __init__(self, tokenizer):
+        image_token = getattr(tokenizer, "image_token", None)
+        if image_token is None:
+            raise ValueError(f"The tokenizer of this {self.model_types[0]} model has no `image_token`.")
+        self.image_token_id = tokenizer.convert_tokens_to_ids(image_token)
 
     def split(self, encoded: Any, num_images: Sequence[int]) -> list[dict[str, torch.Tensor]]:
         """Per-row vision tensors (on CPU) of a processor batch whose row `i` holds `num_images[i]` images."""
@@ -111,7 +117,30 @@ class Qwen2VLInputs(VisionInputs):
         }
 
 
-_FAMILIES: tuple[type[VisionInputs], ...] = (MllamaInputs, Qwen2VLInputs)
+class Gemma3Inputs(VisionInputs):
+    """Gemma 3: fixed-size images padded per row; `token_type_ids` from the ids."""
+
+    model_types = ("gemma3",)
+    keys = ("pixel_values",)
+
+    def __init__(self, tokenizer):
+        super().__init__(tokenizer)
+        self.boi_token_id = tokenizer.convert_tokens_to_ids(tokenizer.boi_token)
+
+    def split(self, encoded, num_images):
+        pixel_values = encoded["pixel_values"].cpu()
+        offsets = [0, *torch.tensor(list(num_images)).cumsum(0).tolist()]
+        return [{"pixel_values": pixel_values[a:b]} for a, b in zip(offsets, offsets[1:])]
+
+    def model_inputs(self, input_ids, batch):
+        counts = (input_ids == self.boi_token_id).sum(-1).tolist()  # images per row
+        return {
+            "pixel_values": torch.cat([batch["pixel_values"][i, :n] for i, n in enumerate(counts)]),
+            "token_type_ids": (input_ids == self.image_token_id).long(),
+        }
+
+
+_FAMILIES: tuple[type[VisionInputs], ...] = (MllamaInputs, Qwen2VLInputs, Gemma3Inputs)
 
 
 def vision_inputs_for(config, tokenizer) -> VisionInputs:
@@ -123,10 +152,7 @@ def vision_inputs_for(config, tokenizer) -> VisionInputs:
     """
     for family in _FAMILIES:
         if config.model_type in family.model_types:
-            image_token = getattr(tokenizer, "image_token", None)
-            if image_token is None:
-                raise ValueError(f"The tokenizer of this {config.model_type} model has no `image_token`.")
-            return family(tokenizer.convert_tokens_to_ids(image_token))
+            return family(tokenizer)
     supported = sorted(t for f in _FAMILIES for t in f.model_types)
     raise NotImplementedError(
         f"Vision model type {config.model_type!r} has no input adapter; supported: {supported}. Add a "

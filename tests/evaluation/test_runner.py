@@ -91,7 +91,7 @@ def test_evaluate_virl_counts_every_try(nano):
     assert evaluation.record.gflops == 1.5
 
 
-@pytest.mark.parametrize("kind", ["mllama", "qwen2_5_vl"])
+@pytest.mark.parametrize("kind", ["mllama", "qwen2_5_vl", "gemma3"])
 def test_evaluate_gp_vl_scores_recognition_on_the_first_answer(kind):
     from sft_vs_rl.models import build_tiny_model
 

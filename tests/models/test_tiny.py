@@ -37,6 +37,7 @@ def mllama():
         ("llama", "tiny", 0.9e6, 1.4e6),  # the CPU study size (tiny_feasibility.md §8)
         ("mllama", "tiny", 1.2e6, 2.2e6),  # + one cross-attention layer, untied lm_head, vision tower
         ("qwen2_5_vl", "tiny", 1.0e6, 2.0e6),  # + a 3-block vision tower and its patch merger
+        ("gemma3", "tiny", 1.0e6, 2.0e6),  # + a 3-layer SigLIP tower and its pooled projector
     ],
 )
 def test_tiny_preset_sizes(kind, preset, low, high):
@@ -153,7 +154,7 @@ def test_custom_preset_and_corpus():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: build_tiny_model("lama"), r"Unknown `kind` 'lama'.*\['llama', 'mllama', 'qwen2_5_vl'\].*Did you mean 'llama'"),
+        (lambda: build_tiny_model("lama"), r"Unknown `kind` 'lama'.*\['llama', 'mllama', 'qwen2_5_vl', 'gemma3'\].*Did you mean 'llama'"),
         (lambda: build_tiny_model("llama", "tiyn"), r"Unknown `preset` 'tiyn'.*Did you mean 'tiny'"),
         (lambda: preset_with("tiny", hiden_size=3), r"Did you mean 'hidden_size'"),
         (lambda: preset_with("tiny", image_size=60), r"multiple of `patch_size`"),

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from sft_vs_rl.models import build_tiny_model
-from sft_vs_rl.models.vision_inputs import MllamaInputs, Qwen2VLInputs, vision_inputs_for
+from sft_vs_rl.models.vision_inputs import Gemma3Inputs, MllamaInputs, Qwen2VLInputs, vision_inputs_for
 
 ONE = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Cards?"}]}]
 TWO = ONE + [{"role": "assistant", "content": "no"},
@@ -19,7 +19,8 @@ def _batch(processor, conversations):
     return batch, [len(i) for i in images]
 
 
-@pytest.mark.parametrize("kind, family", [("mllama", MllamaInputs), ("qwen2_5_vl", Qwen2VLInputs)])
+@pytest.mark.parametrize("kind, family",
+                         [("mllama", MllamaInputs), ("qwen2_5_vl", Qwen2VLInputs), ("gemma3", Gemma3Inputs)])
 def test_split_collate_and_model_inputs_reproduce_the_processor_forward(kind, family):
     model, processor = build_tiny_model(kind, "nano")
     vision = vision_inputs_for(model.config, processor.tokenizer)
@@ -46,5 +47,5 @@ def test_other_vision_families_fail_naming_the_supported_ones():
 
     config = PretrainedConfig()
     config.model_type = "idefics3"
-    with pytest.raises(NotImplementedError, match=r"'idefics3' has no input adapter; supported: \['mllama'"):
+    with pytest.raises(NotImplementedError, match=r"'idefics3' has no input adapter; supported: \['gemma3', 'mllama'"):
         vision_inputs_for(config, None)

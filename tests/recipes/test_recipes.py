@@ -157,7 +157,7 @@ def test_gp_l_sft_then_rl_with_push_dry_run(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["tiny:mllama:nano", "tiny:qwen2_5_vl:nano"])
+@pytest.mark.parametrize("model", ["tiny:mllama:nano", "tiny:qwen2_5_vl:nano", "tiny:gemma3:nano"])
 def test_gp_vl_sft_then_rl(tmp_path, model):
     sft, rl = tmp_path / "sft", tmp_path / "rl"
     data = ["--dataset_config_kwargs", json.dumps(DATA["gp-vl"])]

@@ -487,10 +487,12 @@ TASKS = {
               {"options": [{"ranks": ["A", "10", "K", "5"]}, {"ranks": ["4", "3", "2", "K"]}] * 8}, None),
     "virl-l": ("llama", "virl", {"route_index": list(range(16))}, lambda row: None),  # routes drawn from the seed
     "virl-vl": ("mllama", "virl-visual", {"route_index": list(range(16))}, lambda row: None),
-    # a second VLM family through the same trainer (`sft_vs_rl.models.vision_inputs`)
+    # more VLM families through the same trainer (`sft_vs_rl.models.vision_inputs`)
     "gp-vl/qwen2_5_vl": ("qwen2_5_vl", "gp-visual",
                          {"options": [{"ranks": ["A", "10", "K", "5"]}, {"ranks": ["4", "3", "2", "K"]}] * 8}, None),
     "virl-vl/qwen2_5_vl": ("qwen2_5_vl", "virl-visual", {"route_index": list(range(16))}, lambda row: None),
+    "gp-vl/gemma3": ("gemma3", "gp-visual",
+                     {"options": [{"ranks": ["A", "10", "K", "5"]}, {"ranks": ["4", "3", "2", "K"]}] * 8}, None),
 }
 
 
