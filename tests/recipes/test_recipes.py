@@ -72,6 +72,9 @@ def test_every_script_has_tiny_and_paper_configs():
         assert f"tiny/{stem}.yaml" in names
         assert f"llama-3.2-11b-vision/{stem}.yaml" in names
         assert f"llama-3.2-11b-vision/{stem}_lora.yaml" in names
+        if "_vl" in stem:  # Qwen2.5-VL recipes for the vision tasks, full and LoRA
+            for size in ("3b", "7b"):
+                assert {f"qwen2.5-vl-{size}/{stem}.yaml", f"qwen2.5-vl-{size}/{stem}_lora.yaml"} <= names
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.parent.name}/{c.name}")
