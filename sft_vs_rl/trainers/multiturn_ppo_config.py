@@ -386,6 +386,9 @@ class MultiTurnVerifierPPOConfig(GRPOConfig):
             self.steps_per_generation = self.gradient_accumulation_steps * (self.num_mini_batches or 1)
         self.generation_batch_size = global_batch * self.steps_per_generation
         self._derive_accumulation()
+        for name in ("steps_per_generation", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` is {getattr(self, name)}; it must be at least 1.")
         if self.steps_per_generation % self.gradient_accumulation_steps != 0:
             logger.warning(
                 "`steps_per_generation` (%d) is not a multiple of `gradient_accumulation_steps` (%d): an optimizer "
