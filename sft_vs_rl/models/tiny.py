@@ -139,19 +139,23 @@ def resolve_preset(preset: str | TinyModelPreset) -> TinyModelPreset:
 def _llama_config(preset: TinyModelPreset, tokenizer):
     from transformers import LlamaConfig
 
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=preset.hidden_size,
-        intermediate_size=preset.intermediate_size,
-        num_hidden_layers=preset.num_hidden_layers,
-        num_attention_heads=preset.num_attention_heads,
-        num_key_value_heads=preset.num_key_value_heads,
-        max_position_embeddings=preset.max_position_embeddings,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    return LlamaConfig(**_text_fields(preset, tokenizer), tie_word_embeddings=True)
+
+
+def _text_fields(preset: TinyModelPreset, tokenizer) -> dict[str, Any]:
+    """The language model's sizes and special-token ids, as every family's text config names them."""
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": preset.hidden_size,
+        "intermediate_size": preset.intermediate_size,
+        "num_hidden_layers": preset.num_hidden_layers,
+        "num_attention_heads": preset.num_attention_heads,
+        "num_key_value_heads": preset.num_key_value_heads,
+        "max_position_embeddings": preset.max_position_embeddings,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
 
 
 def _mllama_config(preset: TinyModelPreset, tokenizer):
@@ -171,20 +175,12 @@ def _mllama_config(preset: TinyModelPreset, tokenizer):
         "max_num_tiles": 1,
         "supported_aspect_ratios": [[1, 1]],
     }
+    # `vocab_size = len(tokenizer)` keeps <|image|> inside the lm_head range (the 11B model puts it one past the end,
+    # so a label equal to it crashes the loss; ecosystem_api.md pitfall 7).
     text = {
-        # `vocab_size = len(tokenizer)` keeps <|image|> inside the lm_head range (the 11B model puts it one past the
-        # end, so a label equal to it crashes the loss; ecosystem_api.md pitfall 7).
-        "vocab_size": len(tokenizer),
-        "hidden_size": preset.hidden_size,
-        "intermediate_size": preset.intermediate_size,
+        **_text_fields(preset, tokenizer),
         "num_hidden_layers": preset.num_hidden_layers + len(preset.cross_attention_layers),
         "cross_attention_layers": list(preset.cross_attention_layers),
-        "num_attention_heads": preset.num_attention_heads,
-        "num_key_value_heads": preset.num_key_value_heads,
-        "max_position_embeddings": preset.max_position_embeddings,
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
     }
     return MllamaConfig(
         vision_config=vision, text_config=text, image_token_index=tokenizer.convert_tokens_to_ids("<|image|>")
@@ -223,17 +219,8 @@ def _qwen2_5_vl_config(preset: TinyModelPreset, tokenizer):
     t = half // 4
     h = (half - t) // 2
     text = {
-        "vocab_size": len(tokenizer),
-        "hidden_size": preset.hidden_size,
-        "intermediate_size": preset.intermediate_size,
-        "num_hidden_layers": preset.num_hidden_layers,
-        "num_attention_heads": preset.num_attention_heads,
-        "num_key_value_heads": preset.num_key_value_heads,
-        "max_position_embeddings": preset.max_position_embeddings,
+        **_text_fields(preset, tokenizer),
         "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [t, h, half - t - h]},
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
     }
     ids = tokenizer.convert_tokens_to_ids
     return Qwen2_5_VLConfig(
@@ -273,21 +260,12 @@ def _gemma3_config(preset: TinyModelPreset, tokenizer):
         )
     head_dim = preset.hidden_size // preset.num_attention_heads
     text = {
-        "vocab_size": len(tokenizer),
-        "hidden_size": preset.hidden_size,
-        "intermediate_size": preset.intermediate_size,
-        "num_hidden_layers": preset.num_hidden_layers,
-        "num_attention_heads": preset.num_attention_heads,
-        "num_key_value_heads": preset.num_key_value_heads,
+        **_text_fields(preset, tokenizer),
         "head_dim": head_dim,
         "query_pre_attn_scalar": head_dim,
-        "max_position_embeddings": preset.max_position_embeddings,
         # Gemma 3 interleaves 5 sliding-window layers with 1 global one; a tiny stack keeps its last layer global.
         "layer_types": ["sliding_attention"] * (preset.num_hidden_layers - 1) + ["full_attention"],
         "sliding_window": 512,
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
     }
     vision = {
         "hidden_size": preset.vision_hidden_size,
