@@ -189,8 +189,11 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         rl_micro_batch=16,
         task_overrides={
             # V-IRL's headline metric is per-step accuracy: 100 episodes give ~1000 graded tries (error ≤ ±1.6).
-            # V-IRL: 128 turns in 2 mini-batches of 64 (each 4 length-grouped micro-batches of 16); rewards are +-1 per position, so its returns
-            # are of order one unscaled (not measured with the diagnostics yet).
+            # V-IRL: 128 turns in 2 mini-batches of 64 (each 4 length-grouped micro-batches of 16); rewards are +-1 per
+            # position, so its returns are of order one unscaled. Measured in the three-seed tiny V-IRL-L run (training
+            # signals only): approx_kl ~0.001 median per optimizer step (max 0.06), clipfrac ~0.01, explained variance
+            # rising 0.00 -> 0.22-0.26, training per-step accuracy rising in every seed (0.24 -> 0.41, 0.23 -> 0.27,
+            # 0.10 -> 0.23).
             "virl-l": {"corpus_size": 40_000, "pretrain_steps": 800, "init_steps": 40, "sft_train_size": 2000,
                        "rl_turns_per_update": 128, "rl_mini_batches": 2, "rl_reward_scale": 1.0, "max_length": 1024,
                        "max_new_tokens": 72, "eval_episodes": 100},
