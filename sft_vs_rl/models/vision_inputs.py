@@ -76,9 +76,6 @@ class MllamaInputs(VisionInputs):
     def split(self, encoded, num_images):
         return [{key: encoded[key][i, :n].cpu() for key in self.keys} for i, n in enumerate(num_images)]
 
-    def collate(self, rows):
-        return collate_vision(rows)
-
     def model_inputs(self, input_ids, batch):
         kwargs = {key: batch[key] for key in self.keys}
         kwargs["cross_attention_mask"] = cross_attention_mask(input_ids, batch["aspect_ratio_mask"],

@@ -209,6 +209,7 @@ class MultiTurnRollout:
         self.slots = [_Slot(index=i, env=env) for i, env in enumerate(envs)]
         self.processor = processor
         self.tokenizer = tokenizer_of(processor)
+        self._vision = None  # the model family's VisionInputs, chosen at the first batch with images
         self.generation_config = generation_config
         eos = generation_config.eos_token_id
         self.eos_token_ids = [eos] if isinstance(eos, int) else list(eos or [self.tokenizer.eos_token_id])
@@ -271,8 +272,9 @@ class MultiTurnRollout:
         prompts = [ids[m].tolist() for ids, m in zip(batch["input_ids"], mask)]
         visions: list[dict[str, torch.Tensor] | None] = [None] * len(slots)
         if "pixel_values" in batch:
-            family = vision_inputs_for(model.config, self.tokenizer)
-            visions = family.split(batch, [len(s.images) for s in slots])
+            if self._vision is None or model.config.model_type not in self._vision.model_types:
+                self._vision = vision_inputs_for(model.config, self.tokenizer)  # once per model family
+            visions = self._vision.split(batch, [len(s.images) for s in slots])
         return prompts, completions, responses, visions
 
     def collect(self, model, num_turns: int | None = None) -> RolloutResult:
