@@ -20,6 +20,7 @@ from typing import Any
 from trl import ScriptArguments
 
 from sft_vs_rl.cli import DEBUG_ENV, USER_ERRORS
+from sft_vs_rl.data import sft_columns
 from sft_vs_rl.models.loading import TINY_PREFIX
 from sft_vs_rl.models.record import CheckpointRecord, read_checkpoint_record, write_checkpoint_record
 from sft_vs_rl.tasks import task_of_config
@@ -206,24 +207,6 @@ def load_task_dataset(script_args, split: str):
 
     return load_dataset(script_args.dataset_name, script_args.dataset_config, split=split,
                         **script_args.dataset_config_kwargs)
-
-
-def sft_columns(dataset):
-    """The optimal single-turn answers in the shape `trl.SFTTrainer` trains on, prompt tokens masked (as the paper).
-
-    Text configs stay prompt-completion pairs (`completion_only_loss`). Vision configs become `messages` (prompt +
-    completion) with their `images`: TRL's vision collator builds Mllama's `cross_attention_mask` for the prompt only
-    in the prompt-completion path, so a vision run trains on the conversation with `assistant_only_loss=True`
-    (the chat template needs `{% generation %}` markers, which the tiny models' template has).
-    """
-    missing = {"prompt", "completion"} - set(dataset.column_names)
-    if missing:
-        raise ValueError(f"The dataset lacks the SFT column(s) {sorted(missing)}; columns: {dataset.column_names}.")
-    if "images" not in dataset.column_names:
-        return dataset.select_columns(["prompt", "completion"])
-    dataset = dataset.select_columns(["prompt", "completion", "images"])
-    return dataset.map(lambda row: {"messages": row["prompt"] + row["completion"]},
-                       remove_columns=["prompt", "completion"])
 
 
 def dataset_env_kwargs(dataset, overrides: dict[str, Any] | None) -> dict[str, Any]:

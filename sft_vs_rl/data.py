@@ -34,6 +34,7 @@ __all__ = [
     "load_dataset",
     "load_dataset_builder",
     "push_dataset",
+    "sft_columns",
 ]
 
 from sft_vs_rl.atomic import replace_with, write_text
@@ -365,3 +366,21 @@ def push_dataset(
             private=private,
             token=token,
         )
+
+
+def sft_columns(dataset):
+    """The optimal single-turn answers in the shape `trl.SFTTrainer` trains on, prompt tokens masked (as the paper).
+
+    Text configs stay prompt-completion pairs (`completion_only_loss`). Vision configs become `messages` (prompt +
+    completion) with their `images`: TRL's vision collator builds Mllama's `cross_attention_mask` for the prompt only
+    in the prompt-completion path, so a vision run trains on the conversation with `assistant_only_loss=True`
+    (the chat template needs `{% generation %}` markers, which the tiny models' template has).
+    """
+    missing = {"prompt", "completion"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"The dataset lacks the SFT column(s) {sorted(missing)}; columns: {dataset.column_names}.")
+    if "images" not in dataset.column_names:
+        return dataset.select_columns(["prompt", "completion"])
+    dataset = dataset.select_columns(["prompt", "completion", "images"])
+    return dataset.map(lambda row: {"messages": row["prompt"] + row["completion"]},
+                       remove_columns=["prompt", "completion"])

@@ -150,22 +150,32 @@ class FormatCriterionCallback(TrainerCallback):
         every (`int`): optimizer steps between checks.
         max_new_tokens (`int`): answer length.
         batch_size (`int`, *optional*, defaults to `64`): prompts per `generate` call.
+        images (`Sequence[list]`, *optional*): the images of each prompt (image tasks; the trainer's
+            `processing_class` is then the model's processor).
     """
 
     def __init__(self, prompts: Sequence[list[dict[str, Any]]], has_format: Callable[[str], bool], *,
-                 threshold: float, every: int, max_new_tokens: int, batch_size: int = 64):
+                 threshold: float, every: int, max_new_tokens: int, batch_size: int = 64,
+                 images: Sequence[list[Any]] | None = None):
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"FormatCriterionCallback: threshold={threshold!r} must be in (0, 1].")
         if every < 1:
             raise ValueError(f"FormatCriterionCallback: every={every!r} must be a positive number of steps.")
+        if images is not None and len(images) != len(prompts):
+            raise ValueError(f"FormatCriterionCallback: {len(images)} image lists for {len(prompts)} prompts; give "
+                             "one list per prompt.")
         self.prompts, self.has_format = list(prompts), has_format
+        self.images = None if images is None else list(images)
         self.threshold, self.every, self.max_new_tokens, self.batch_size = threshold, every, max_new_tokens, batch_size
         self.history: list[tuple[int, float]] = []
 
-    def format_rate(self, model: Any, tokenizer: Any) -> float:
+    def format_rate(self, model: Any, processing_class: Any) -> float:
         """Share of the probe prompts whose greedy answer has the format."""
         import torch
 
+        from sft_vs_rl.models.loading import tokenizer_of
+
+        tokenizer = tokenizer_of(processing_class)
         was_training, side = model.training, tokenizer.padding_side
         model.eval()
         tokenizer.padding_side = "left"
@@ -176,7 +186,11 @@ class FormatCriterionCallback(TrainerCallback):
                     chunk = self.prompts[start : start + self.batch_size]
                     texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
                              for p in chunk]
-                    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+                    if self.images is None:
+                        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+                    else:
+                        batch = processing_class(text=texts, images=self.images[start : start + self.batch_size],
+                                                 return_tensors="pt", padding=True, add_special_tokens=False)
                     batch = {k: v.to(model.device) for k, v in batch.items()}
                     out = model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
                                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)

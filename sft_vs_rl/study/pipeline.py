@@ -201,15 +201,17 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
     from trl import SFTConfig, SFTTrainer
 
     from sft_vs_rl.evaluation import SFTComputeCallback
-    from sft_vs_rl.models import build_tiny_model
+    from sft_vs_rl.models import build_tiny_model, preset_with
 
     start = time.time()
-    conversations = spec.corpus(preset, seed=seed)
-    texts = [item["text"] for conv in conversations[: preset.tokenizer_texts] for m in conv for item in m["content"]]
-    model, tokenizer = build_tiny_model(spec.kind, preset.model, vocab_corpus=texts, vocab_size=preset.vocab_size,
+    rows = spec.corpus(preset, seed=seed)
+    texts = [item["text"] for conv in rows["messages"][: preset.tokenizer_texts] for m in conv
+             for item in m["content"] if "text" in item]
+    model_preset = preset_with(preset.model, image_size=preset.image_size) if preset.image_size else preset.model
+    model, tokenizer = build_tiny_model(spec.kind, model_preset, vocab_corpus=texts, vocab_size=preset.vocab_size,
                                         seed=seed)
     corpus_s = time.time() - start
-    dataset = Dataset.from_dict({"messages": conversations})
+    dataset = Dataset.from_dict(rows)
     resume = _resume_point(out / "trainer")
     args = SFTConfig(
         **_common_args(out / "trainer", seed) | _periodic_saves(preset.pretrain_steps),
@@ -218,7 +220,7 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
         warmup_steps=preset.pretrain_warmup, lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr_rate": 0.1}, weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0,
         max_length=preset.max_length, assistant_only_loss=False, include_num_input_tokens_seen="non_padding",
-        packing=preset.pretrain_packing, packing_strategy="wrapped",
+        packing=preset.pretrain_packing and not spec.visual, packing_strategy="wrapped",
     )
     compute = SFTComputeCallback()
     record = _record(spec, preset, "base", gflops=0.0)  # GFLOPs are counted from the start of Init
@@ -229,12 +231,51 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
     tokenizer.save_pretrained(str(out))
     write_checkpoint_record(out, dataclasses.replace(record, step=trainer.state.global_step))
     meter = compute.meter(trainer.state)
+    gate = _recognition_gate(spec, preset, trainer.model, tokenizer) if spec.visual and spec.is_gp else None
     info = _finish(out, {"stage": "base", "wall_s": time.time() - start, "corpus_s": corpus_s,
-                         "steps": trainer.state.global_step, "examples": len(conversations),
+                         "steps": trainer.state.global_step, "examples": len(rows["messages"]),
                          "n_params": meter.n_params, "gflops": meter.total_gflops,
-                         "final_loss": _last_loss(trainer), "resumed_from": resume.name if resume else None})
+                         "final_loss": _last_loss(trainer), "resumed_from": resume.name if resume else None,
+                         "recognition_gate": gate})
     shutil.rmtree(out / "trainer", ignore_errors=True)
     return info
+
+
+_GATE_SEED = 4000  # the gate's hands: held-out multisets, dealt apart from every evaluation split
+
+
+def _recognition_gate(spec: TaskSpec, preset: StudyPreset, model, processor) -> dict[str, Any]:
+    """GP-VL base quality gate: the share of held-out hands whose cards the base lists right in its first greedy
+    answer (the paper's recognition), in black (ID) and red (visual OOD) suits; chance is about 13⁻⁴. Raises when
+    `preset.base_recognition_threshold` is set and either colour is below it (the base does not see, so nothing the
+    arms do to recognition could be read)."""
+    from transformers import GenerationConfig
+
+    from sft_vs_rl.evaluation.runner import evaluate
+    from sft_vs_rl.models.loading import tokenizer_of
+
+    tokenizer = tokenizer_of(processor)
+    config = GenerationConfig(max_new_tokens=preset.max_new_tokens, do_sample=False,
+                              eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    gate: dict[str, Any] = {"episodes": preset.base_gate_episodes, "threshold": preset.base_recognition_threshold}
+    model.eval()
+    for colour, split in (("black", "id-unseen"), ("red", "ood-visual")):
+        rows = spec.eval_dataset(preset, split, preset.base_gate_episodes, seed=_GATE_SEED)
+        evaluation = evaluate(model, rows, processor=processor, task=spec.task, split=split.replace("-unseen", ""),
+                              method="base", step=0, gflops=0.0, batch_size=preset.eval_batch,
+                              generation_config=config, verify_iterations=1, progress=False)
+        gate[colour] = evaluation.record.metrics["recognition"].value
+    logger.info("base recognition gate: black %.1f%%, red %.1f%% of held-out hands read right (threshold %s)",
+                100 * gate["black"], 100 * gate["red"], gate["threshold"])
+    low = [c for c in ("black", "red") if gate["threshold"] is not None and gate[c] < gate["threshold"]]
+    if low:
+        raise RuntimeError(
+            f"The base reads the cards of {', '.join(f'{100 * gate[c]:.1f}% of {c}' for c in low)} held-out hands, "
+            f"below base_recognition_threshold={gate['threshold']}: it does not see well enough for the study's "
+            "recognition results to mean anything. Pretrain longer (--set pretrain_steps=...), or lower the "
+            "threshold (--set base_recognition_threshold=...) to go on anyway."
+        )
+    return gate
 
 
 def _last_loss(trainer) -> float | None:
@@ -259,6 +300,8 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
         learning_rate=lr,
         warmup_steps=0.03, lr_scheduler_type="constant_with_warmup", max_length=preset.max_length,
         include_num_input_tokens_seen="non_padding",
+        # Image rows are whole conversations (`sft_columns`): the loss is on the answer only, as for text pairs.
+        assistant_only_loss="messages" in dataset.column_names,
         train_sampling_strategy="group_by_length" if preset.group_by_length else "random",
     )
     compute = SFTComputeCallback(initial_flops=initial_flops)
@@ -266,6 +309,15 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
                          callbacks=[compute, *callbacks])
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return trainer, compute
+
+
+def _probe_prompts(dataset, size: int) -> tuple[list[list[dict[str, Any]]], list[list[Any]] | None]:
+    """The first `size` prompts of an SFT dataset (the user turns before the answer) and their images (`None` for
+    prompt-completion text rows; image rows are conversations, see `sft_vs_rl.data.sft_columns`)."""
+    rows = dataset.select(range(min(size, len(dataset))))
+    if "messages" in rows.column_names:
+        return [conversation[:-1] for conversation in rows["messages"]], list(rows["images"])
+    return list(rows["prompt"]), None
 
 
 def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str, Any]:
@@ -282,10 +334,11 @@ def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str,
     record = _record(spec, preset, "init")
     callbacks = [_record_callback(record)]
     criterion = None
-    if preset.init_format_threshold is not None and not spec.visual:  # text prompts (image probes: not built)
+    if preset.init_format_threshold is not None:
+        prompts, images = _probe_prompts(dataset, PROBE_SIZE)
         criterion = FormatCriterionCallback(
-            dataset["prompt"][:PROBE_SIZE], spec.has_answer_format, threshold=preset.init_format_threshold,
-            every=preset.init_check_every, max_new_tokens=preset.max_new_tokens, batch_size=preset.eval_batch)
+            prompts, spec.has_answer_format, threshold=preset.init_format_threshold, every=preset.init_check_every,
+            max_new_tokens=preset.max_new_tokens, batch_size=preset.eval_batch, images=images)
         callbacks.append(criterion)
     trainer, compute = _sft(base_path, dataset, out, steps=preset.init_steps, batch=preset.init_batch_size,
                             lr=preset.init_lr, seed=seed, preset=preset, callbacks=callbacks,
@@ -301,7 +354,9 @@ def _stage_init(spec, preset, base_path: str, out: Path, seed: int) -> dict[str,
                          "resumed_from": resume.name if resume else None,
                          "format_checks": [{"step": step, "format_rate": rate} for step, rate in criterion.history]
                          if criterion else None,
-                         "stopped_by_format": bool(criterion and trainer.state.global_step < preset.init_steps)})
+                         # met at its last check (which may be the step cap itself)
+                         "stopped_by_format": bool(criterion and criterion.history
+                                                   and criterion.history[-1][1] >= criterion.threshold)})
     for ckpt in _checkpoints(out):  # resume-only: the stage's output is the model in `out` itself
         shutil.rmtree(ckpt)
     return info

@@ -48,6 +48,16 @@ class StudyPreset:
         corpus_size (`int`): examples of the rule-varied pretraining corpus.
         corpus_retry_fraction (`float`): share of corpus examples that hold a failed try, the verifier's feedback and
             the corrected answer (teaches the multi-turn format).
+        corpus_reading_fraction (`float`): GP-VL: share of image-corpus examples that only read the cards
+            (`sft_vs_rl.study.image_corpus`).
+        canvas_size (`int`): GP-VL card image side in pixels, in the corpus, the datasets and the environments (224 is
+            the library's default, 1200 the paper's).
+        image_size (`int`, *optional*): side of a tiny VLM's image tile (its processor resizes every image to it);
+            `None` keeps the model preset's.
+        base_recognition_threshold (`float`, *optional*): GP-VL base quality gate: the study stops before Init unless
+            the base lists the cards right on at least this share of held-out hands in *each* suit colour (greedy
+            first answers, `base_gate_episodes` per colour); `None` measures and records it without stopping.
+        base_gate_episodes (`int`): held-out hands per suit colour of the gate.
         pretrain_steps, pretrain_batch_size, pretrain_lr, pretrain_warmup (`int`/`float`): base pretraining
             (full-sequence loss, cosine to 10%).
         init_steps, init_batch_size, init_lr (`int`/`float`): Init = SFT of the base on ID data; `init_steps` is the
@@ -94,6 +104,11 @@ class StudyPreset:
     tokenizer_texts: int = 5000
     corpus_size: int = 2000
     corpus_retry_fraction: float = 0.2
+    corpus_reading_fraction: float = 0.25
+    canvas_size: int = 224
+    image_size: int | None = None
+    base_recognition_threshold: float | None = None
+    base_gate_episodes: int = 100
     pretrain_steps: int = 100
     pretrain_batch_size: int = 32
     pretrain_lr: float = 3e-3

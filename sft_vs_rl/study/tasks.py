@@ -7,6 +7,9 @@ held-out fraction, except the base's pretraining corpus (`sft_vs_rl.study.corpus
 |---|---|---|---|
 | GP-L | J/Q/K = 10, hands of the training pool, new deals | J/Q/K = 10, held-out value multisets | J/Q/K = 11/12/13, at least one face card |
 | V-IRL-L | training city, absolute actions, held-out routes | - | training city, relative actions, held-out routes |
+
+GP-VL has the same splits in images of black suits, plus `ood-visual` (red suits, ID rule). V-IRL-VL's tiny base
+needs a street-view image corpus, which is not built yet.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sft_vs_rl.data import sft_columns
 from sft_vs_rl.study.corpus import HELDOUT_FRACTION, gp_answer, gp_corpus, virl_corpus
+from sft_vs_rl.study.image_corpus import gp_image_corpus
 from sft_vs_rl.study.presets import StudyPreset
 from sft_vs_rl.tasks import TASK_NAMES, TaskInfo, get_task
 
@@ -77,26 +82,36 @@ class TaskSpec:
         kwargs = {"prompt_style": preset.prompt_style, "heldout_fraction": HELDOUT_FRACTION}
         if not self.is_gp:
             kwargs["num_milestones"] = tuple(preset.virl_num_milestones)
+        elif self.visual:
+            kwargs["canvas_size"] = preset.canvas_size
         kwargs.update(extra)
         return kwargs
 
     # ------------------------------------------------------------------ data
-    def corpus(self, preset: StudyPreset, seed: int = 0) -> list[list[dict[str, Any]]]:
-        """The base's pretraining conversations (rule-varied; see `sft_vs_rl.study.corpus`)."""
-        if self.visual:
+    def corpus(self, preset: StudyPreset, seed: int = 0) -> dict[str, list[Any]]:
+        """The base's pretraining rows: column `messages` (rule-varied conversations, `sft_vs_rl.study.corpus`), and
+        `images` for GP-VL (`sft_vs_rl.study.image_corpus`)."""
+        if self.visual and not self.is_gp:
             raise NotImplementedError(
-                f"Pretraining a tiny base for {self.task!r} needs an image corpus, which the study does not build yet; "
-                "run the text tasks (gp-l, virl-l), or the `paper` preset with a pretrained vision model."
+                f"Pretraining a tiny base for {self.task!r} needs a street-view image corpus, which the study does not "
+                "build yet (GP-VL's card corpus exists); run gp-l, gp-vl or virl-l, or the `paper` preset with a "
+                "pretrained vision model."
             )
+        if self.visual:
+            return gp_image_corpus(preset.corpus_size, seed, prompt_style=preset.prompt_style,
+                                   answer_format=preset.answer_format, retry_fraction=preset.corpus_retry_fraction,
+                                   reading_fraction=preset.corpus_reading_fraction, canvas_size=preset.canvas_size)
         if self.is_gp:
-            return gp_corpus(preset.corpus_size, seed, prompt_style=preset.prompt_style,
-                             answer_format=preset.answer_format, retry_fraction=preset.corpus_retry_fraction)
-        return virl_corpus(preset.corpus_size, seed, prompt_style=preset.prompt_style,
-                           num_milestones=tuple(preset.virl_num_milestones),
-                           retry_fraction=preset.corpus_retry_fraction)
+            return {"messages": gp_corpus(preset.corpus_size, seed, prompt_style=preset.prompt_style,
+                                          answer_format=preset.answer_format,
+                                          retry_fraction=preset.corpus_retry_fraction)}
+        return {"messages": virl_corpus(preset.corpus_size, seed, prompt_style=preset.prompt_style,
+                                        num_milestones=tuple(preset.virl_num_milestones),
+                                        retry_fraction=preset.corpus_retry_fraction)}
 
     def sft_dataset(self, preset: StudyPreset):
-        """ID prompt → optimal completion pairs (columns `prompt`, `completion`) for Init and the SFT arm."""
+        """ID prompt → optimal completion pairs for Init and the SFT arm: columns `prompt`, `completion` (text
+        tasks), or `messages` and `images` (image tasks; see `sft_vs_rl.data.sft_columns`)."""
         from sft_vs_rl import load_dataset
 
         id_config = f"{self.task}-id"
@@ -118,8 +133,8 @@ class TaskSpec:
             routes = max(1, preset.sft_train_size // 8)  # ~8 rail positions per route at (2, 3) milestones
             ds = load_dataset(self.repo_id, id_config, split="train",
                               **self.config_kwargs(preset, train_size=routes, seed=_DATA_SEED))
-        keep = ["prompt", "completion"] + (["images"] if self.visual else [])
-        return ds.select_columns(keep)
+        return sft_columns(ds)
+
 
     def rl_dataset(self, preset: StudyPreset, num_rows: int, seed: int = 0):
         """ID episodes (one row each) for the PPO arm."""
@@ -136,6 +151,8 @@ class TaskSpec:
                   "prompt_style": preset.prompt_style, "verify_iterations": verify_iterations or self.verify_iterations}
         if not self.is_gp:
             kwargs["num_milestones"] = tuple(preset.virl_num_milestones)
+        elif self.visual:
+            kwargs["canvas_size"] = preset.canvas_size
         return kwargs
 
     def eval_splits(self) -> tuple[str, ...]:
@@ -143,25 +160,25 @@ class TaskSpec:
         return tuple(s for split in self.info.splits for s in ((split, "id-unseen") if split == "id" and self.is_gp
                                                                else (split,)))
 
-    def eval_dataset(self, preset: StudyPreset, split: str, size: int):
-        """The evaluation episodes of `split` (rows with `seed`, `options`, `env_kwargs`)."""
+    def eval_dataset(self, preset: StudyPreset, split: str, size: int, seed: int = _EVAL_SEED):
+        """The evaluation episodes of `split` (rows with `seed`, `options`, `env_kwargs`); `seed` deals them."""
         from sft_vs_rl import load_dataset
 
         p = self.task
         if self.is_gp:
             if split == "id":  # hands of the training pool (value multisets seen in training), new deals
                 return load_dataset(self.repo_id, f"{p}-id", split="train",
-                                    **self.config_kwargs(preset, train_size=size, seed=_EVAL_SEED))
+                                    **self.config_kwargs(preset, train_size=size, seed=seed))
             if split == "id-unseen":  # held-out value multisets: never in any training stage
                 return load_dataset(self.repo_id, f"{p}-id", split="test",
-                                    **self.config_kwargs(preset, test_size=size, seed=_EVAL_SEED))
+                                    **self.config_kwargs(preset, test_size=size, seed=seed))
             if split == "ood-rule":  # rule-B readings of training-pool hands (at least one J/Q/K)
                 return load_dataset(self.repo_id, f"{p}-ood-rule", split="train",
-                                    **self.config_kwargs(preset, has_train=True, train_size=size, seed=_EVAL_SEED))
+                                    **self.config_kwargs(preset, has_train=True, train_size=size, seed=seed))
             return load_dataset(self.repo_id, f"{p}-ood-visual", split="test",
-                                **self.config_kwargs(preset, test_size=size, seed=_EVAL_SEED))
+                                **self.config_kwargs(preset, test_size=size, seed=seed))
         return load_dataset(self.repo_id, f"{p}-{split}", split="test",
-                            **self.config_kwargs(preset, test_size=size, seed=_EVAL_SEED))
+                            **self.config_kwargs(preset, test_size=size, seed=seed))
 
 
 def task_spec(task: str) -> TaskSpec:

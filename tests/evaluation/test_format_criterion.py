@@ -49,3 +49,23 @@ def test_threshold_and_interval_are_checked():
         FormatCriterionCallback([], bool, threshold=1.5, every=2, max_new_tokens=4)
     with pytest.raises(ValueError, match="every=0 must be a positive"):
         FormatCriterionCallback([], bool, threshold=0.9, every=0, max_new_tokens=4)
+
+
+def test_image_prompts_go_through_the_processor():
+    # GP-VL Init: the probes carry card images, so the check answers them with the model's processor.
+    from sft_vs_rl.envs.generalpoints import GeneralPointsEnv
+    from sft_vs_rl.models import build_tiny_model
+
+    model, processor = build_tiny_model("mllama", "nano", seed=0)
+    env = GeneralPointsEnv(visual=True, canvas_size=64, prompt_style="compact")
+    prompts, images = [], []
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        prompts.append(info["messages"])
+        images.append(info["images"])
+    seen = []
+    criterion = FormatCriterionCallback(prompts, lambda answer: seen.append(answer) or True, threshold=1.0, every=1,
+                                        max_new_tokens=4, images=images, batch_size=2)
+    assert criterion.format_rate(model, processor) == 1.0 and len(seen) == 3
+    with pytest.raises(ValueError, match="2 image lists for 3 prompts"):
+        FormatCriterionCallback(prompts, bool, threshold=0.9, every=1, max_new_tokens=4, images=images[:2])

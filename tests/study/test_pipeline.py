@@ -106,3 +106,19 @@ def test_packed_pretraining_trains_full_blocks(tmp_path):
     info = pipeline._stage_base(task_spec("gp-l"), preset, tmp_path / "base", seed=0)
     flops_per_token = 6 * info["n_params"]
     assert info["gflops"] * 1e9 == pytest.approx(2 * 4 * 64 * flops_per_token)
+
+
+def test_recognition_gate_measures_both_colours_and_stops_a_blind_base():
+    # An untrained tiny Mllama reads no card: the gate records 0 % in both colours, and a threshold stops the study.
+    from sft_vs_rl.models import build_tiny_model
+
+    model, processor = build_tiny_model("mllama", "nano", seed=0)
+    spec = task_spec("gp-vl")
+    preset = resolve_study_preset("smoke", "gp-vl", base_gate_episodes=4, eval_batch=4, max_new_tokens=8,
+                                  canvas_size=64)
+    gate = pipeline._recognition_gate(spec, preset, model, processor)
+    assert gate == {"episodes": 4, "threshold": None, "black": 0.0, "red": 0.0}
+    strict = resolve_study_preset("smoke", "gp-vl", base_gate_episodes=4, eval_batch=4, max_new_tokens=8,
+                                  canvas_size=64, base_recognition_threshold=0.2)
+    with pytest.raises(RuntimeError, match=r"0.0% of black, 0.0% of red held-out hands.*pretrain_steps"):
+        pipeline._recognition_gate(spec, strict, model, processor)

@@ -56,3 +56,19 @@ def test_rl_episodes_differ_by_seed(gp):
     spec, preset = gp
     first, second = spec.rl_dataset(preset, 8, seed=0), spec.rl_dataset(preset, 8, seed=1)
     assert first.num_rows == 8 and first["ranks"] != second["ranks"]
+
+
+def test_gp_vl_data_are_images_at_the_presets_canvas_size():
+    spec = task_spec("gp-vl")
+    preset = resolve_study_preset("smoke", "gp-vl", sft_train_size=8, canvas_size=64)
+    sft = spec.sft_dataset(preset)
+    # Image rows are conversations (TRL's vision collator masks the prompt only that way): prompt + answer.
+    assert set(sft.column_names) == {"images", "messages"}
+    assert sft[0]["images"][0].size == (64, 64) and sft[0]["messages"][-1]["role"] == "assistant"
+    assert spec.env_kwargs(preset, "ood-visual")["canvas_size"] == 64
+    red = spec.eval_dataset(preset, "ood-visual", 4)
+    assert all(set(o["suits"]) <= {"H", "D"} for o in red["options"]) and red[0]["env_kwargs"]["canvas_size"] == 64
+    rows = spec.corpus(resolve_study_preset("smoke", "gp-vl", corpus_size=6, canvas_size=64))
+    assert len(rows["messages"]) == len(rows["images"]) == 6
+    with pytest.raises(NotImplementedError, match="street-view image corpus"):
+        task_spec("virl-vl").corpus(resolve_study_preset("smoke", "virl-vl"))
