@@ -168,7 +168,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         rl_epochs=1, rl_num_envs=16, max_new_tokens=56, num_checkpoints=2, eval_episodes=24, eval_batch=24,
         eval_sampled_episodes=8, init_format_threshold=0.95, init_check_every=5,
         max_length=384,
-        task_overrides={"virl-l": {"max_length": 640}, "virl-vl": {"max_length": 640}},
+        task_overrides={"gp-vl": {"canvas_size": 64}, "virl-l": {"max_length": 640}, "virl-vl": {"max_length": 640}},
     ),
     # The CPU study (tiny_feasibility.md §8): the 0.16 M nano Llama pretrained 2000 steps × 64 (the committed
     # results/tiny runs; the 1.1 M tiny model costs ~8x per token), Init by the format criterion, 300 episodes/split.
@@ -229,7 +229,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         rl_temperature=0.2, max_new_tokens=512, num_checkpoints=5, eval_episodes=234, eval_batch=16,
         virl_num_milestones=(2, 8), max_length=4096,
         task_overrides={
-            "gp-vl": {"init_lr": 5e-7, "sft_lr": 5e-7},
+            "gp-vl": {"init_lr": 5e-7, "sft_lr": 5e-7, "canvas_size": 1200},  # the paper's card images
             "virl-l": {"init_steps": 25, "sft_train_size": 3200, "rl_updates": 15, "eval_episodes": 48},
             "virl-vl": {"init_steps": 25, "init_lr": 5e-7, "sft_lr": 5e-7, "sft_train_size": 3200, "rl_updates": 15,
                         "rl_lr": 1e-7, "eval_episodes": 48},

@@ -88,6 +88,25 @@ def test_mllama_forward_and_generate(mllama):
     assert model(**text_inputs).logits.shape[1] == text_inputs["input_ids"].shape[1]
 
 
+def test_a_fresh_mllama_looks_at_its_image(mllama):
+    # Built from scratch, its tanh gates start open (transformers' 0 would silence the image path, so a base trained
+    # from scratch never learns to look): two different card images give different next-token logits.
+    from sft_vs_rl.envs.generalpoints.render import render_hand
+    from sft_vs_rl.models.tiny import MLLAMA_OPEN_GATE
+
+    model, processor = mllama
+    gates = {n: p.item() for n, p in model.named_parameters() if p.numel() == 1}
+    assert gates and set(gates.values()) == {MLLAMA_OPEN_GATE}
+    text = processor.apply_chat_template(IMAGE_CHAT, add_generation_prompt=True)
+    logits = []
+    for ranks, suit in ((["A", "2", "3", "4"], "S"), (["K", "Q", "9", "8"], "H")):
+        inputs = processor(images=[[render_hand(ranks, [suit] * 4, 64)]], text=[text], add_special_tokens=False,
+                           return_tensors="pt")
+        with torch.no_grad():
+            logits.append(model(**inputs).logits[0, -1])
+    assert (logits[0] - logits[1]).abs().max() > 1e-3
+
+
 def test_mllama_chat_template_tokenized_with_image(mllama):
     _, processor = mllama
     out = processor.apply_chat_template(

@@ -73,3 +73,24 @@ def test_seeds_verification_ablation_and_rl_from_base(tmp_path):
                                       rl_from_base=True, num_threads=1, workers=2, **tiny))
     assert parallel.to_dict()["records"] == results.to_dict()["records"]
     assert parallel.metadata["rl_from_base_records"] == from_base
+
+
+@pytest.mark.slow
+def test_gp_vl_study_end_to_end(tmp_path):
+    # The vision half: a tiny Mllama base pretrained on the image corpus, the recognition gate, Init by the format
+    # criterion on image prompts, both arms, and evaluation with recognition on ID, rule OOD and visual OOD (red).
+    from sft_vs_rl.study import run_study
+
+    tiny = {"corpus_size": 200, "pretrain_steps": 4, "init_steps": 2, "init_check_every": 1, "rl_updates": 1,
+            "num_checkpoints": 1, "eval_episodes": 4, "eval_batch": 4, "eval_sampled_episodes": 2,
+            "sft_train_size": 32, "max_new_tokens": 24, "base_gate_episodes": 4}
+    path = run_study("gp-vl", "smoke", tmp_path / "vl", num_threads=1, **tiny)
+    results = load_results(path)
+    assert {r.method for r in results.records} == {"base", "init", "sft", "rl"}
+    assert {r.split for r in results.records} == {"id", "ood-rule", "ood-visual"}
+    assert all("recognition" in r.metrics and r.metrics["recognition"].n == 4 for r in results.records)
+    gate = json.loads((tmp_path / "vl" / "base" / "stage.json").read_text())["recognition_gate"]
+    assert set(gate) == {"episodes", "threshold", "black", "red"} and gate["episodes"] == 4
+    init = json.loads((tmp_path / "vl" / "init" / "stage.json").read_text())
+    assert [c["step"] for c in init["format_checks"]][:1] == [1]  # the criterion ran on image prompts
+    assert (tmp_path / "vl" / "figures" / "gp-vl_recognition_vs_success.png").is_file()
