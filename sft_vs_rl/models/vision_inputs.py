@@ -76,6 +76,9 @@ class MllamaInputs(VisionInputs):
     def split(self, encoded, num_images):
         return [{key: encoded[key][i, :n].cpu() for key in self.keys} for i, n in enumerate(num_images)]
 
+    def collate(self, rows):
+        return collate_vision(rows)
+
     def model_inputs(self, input_ids, batch):
         kwargs = {key: batch[key] for key in self.keys}
         kwargs["cross_attention_mask"] = cross_attention_mask(input_ids, batch["aspect_ratio_mask"],
@@ -167,8 +170,8 @@ def collate_vision(visions: Sequence[dict[str, torch.Tensor]]) -> dict[str, torc
 
     Returns:
         `dict[str, torch.Tensor]`: `pixel_values` `(B, max_images, tiles, 3, S, S)`, `aspect_ratio_ids`
-        `(B, max_images)`, `aspect_ratio_mask` `(B, max_images, tiles)`. Padded images have an all-zero
-        `aspect_ratio_mask` and no cross-attention, as the processor pads them.
+        `(B, max_images)`, `aspect_ratio_mask` `(B, max_images, tiles)`. Padded images are zeros with only their
+        first tile marked in `aspect_ratio_mask`, and no token attends to them, as the processor pads them.
 
     Example:
 
@@ -176,10 +179,14 @@ def collate_vision(visions: Sequence[dict[str, torch.Tensor]]) -> dict[str, torc
     >>> row = {"pixel_values": torch.ones(1, 1, 3, 4, 4), "aspect_ratio_ids": torch.tensor([1]),
     ...        "aspect_ratio_mask": torch.tensor([[1]])}
     >>> collate_vision([row, {k: v[:0] for k, v in row.items()}])["aspect_ratio_mask"].tolist()
-    [[[1]], [[0]]]
+    [[[1]], [[1]]]
     ```
     """
-    return {key: _pad_rows([v[key] for v in visions]) for key in MllamaInputs.keys}
+    batch = {key: _pad_rows([v[key] for v in visions]) for key in MllamaInputs.keys}
+    # The processor marks the first tile of a padding image as real (the original code pads aspect ratios with
+    # (1, 1)); an all-zero mask changes the vision tower's output for that image and, through it, the logits.
+    batch["aspect_ratio_mask"][:, :, 0] = 1
+    return batch
 
 
 def cross_attention_mask(input_ids: torch.Tensor, aspect_ratio_mask: torch.Tensor, image_token_id: int) -> torch.Tensor:
