@@ -71,9 +71,11 @@ def _all_checkpoints(results: Results, task: str) -> str:
     gp = get_task(task).family == "gp"
     head = "| method | train VIter | step | GFLOPs | split | success | " + (
         "first-try success | unseen success |" if gp else "per-step accuracy |")
+    recognition = any("recognition" in r.metrics for r in results.records)
+    head += " recognition |" if recognition else ""
     kl = any("kl_from_init" in r.metrics for r in results.records)
     head += " KL from Init |" if kl else ""
-    lines = [head, "|" + "---|" * ((8 if gp else 7) + kl)]
+    lines = [head, "|" + "---|" * ((8 if gp else 7) + recognition + kl)]
     order = {m: i for i, m in enumerate(("base", "init", "sft", "rl"))}
     records = sorted(results.select(task=task), key=lambda r: (order[r.method], r.train_verify_iterations or 0,
                                                                 r.gflops, r.split))
@@ -82,6 +84,8 @@ def _all_checkpoints(results: Results, task: str) -> str:
                f"{r.split} | {_pct(r, 'success')} | ")
         row += (f"{_pct(r, 'first_try_success')} | {_pct(r, 'unseen_success')} |" if gp
                 else f"{_pct(r, 'step_accuracy')} |")
+        if recognition:
+            row += f" {_pct(r, 'recognition')} |"
         if kl:
             m = r.metrics.get("kl_from_init")
             row += f" {m.value:.4f} ± {m.stderr or 0:.4f} |" if m is not None else " |"
@@ -93,20 +97,21 @@ def _seed_table(results: Results, task: str) -> str:
     seed_records = results.metadata.get("seed_records")
     if not seed_records:
         return ""
-    lines = ["| method | split | mean | spread (min–max) | seeds |", "|---|---|---|---|---|"]
+    lines = ["| method | split | metric | mean | spread (min–max) | seeds |", "|---|---|---|---|---|---|"]
     for method in ("rl", "sft"):
         for split in ("id", "ood-rule", "ood-visual"):
-            values = []
+            values: dict[str, list[float]] = {}
             for recs in seed_records.values():
                 recs = [ResultRecord.from_dict(r) for r in recs if r["method"] == method and r["split"] == split]
                 if recs:
                     last = max(recs, key=lambda r: r.step)
-                    metric = headline_metric(task, split)
-                    values.append(100 * last.metrics[metric].value)
-            if values:
-                lines.append(f"| {METHOD_LABELS[method]} (final) | {split} | {statistics.mean(values):.1f} | "
-                             f"{min(values):.1f}–{max(values):.1f} | {len(values)} |")
-    return "\n## Seeds\n\nFinal checkpoint of each arm, over seeds (headline metric, %):\n\n" + "\n".join(lines) + "\n"
+                    for metric in (headline_metric(task, split), "recognition"):
+                        if metric in last.metrics:
+                            values.setdefault(metric, []).append(100 * last.metrics[metric].value)
+            for metric, vals in values.items():
+                lines.append(f"| {METHOD_LABELS[method]} (final) | {split} | {metric.replace('_', ' ')} | "
+                             f"{statistics.mean(vals):.1f} | {min(vals):.1f}–{max(vals):.1f} | {len(vals)} |")
+    return "\n## Seeds\n\nFinal checkpoint of each arm, over seeds (%):\n\n" + "\n".join(lines) + "\n"
 
 
 def _why_table(results: Results, task: str, picked: dict[str, Any]) -> str:
@@ -213,20 +218,43 @@ def _rl_diagnostics(results: Results) -> str:
 
 
 def _paper_comparison(task: str, picked: dict[str, Any]) -> str:
-    paper = get_task(task).paper_ood_rule
-    if not paper or "ood-rule" not in picked.get("init", {}):
+    """The paper's OOD numbers at equal compute (Fig. 6 rule, Fig. 7 visual) beside this run's."""
+    info = get_task(task)
+    lines = []
+    for split, paper, figure in (("ood-rule", info.paper_ood_rule, "Fig. 6"),
+                                 ("ood-visual", info.paper_ood_visual, "Fig. 7")):
+        if not paper or split not in picked.get("init", {}):
+            continue
+        metric = headline_metric(task, split)
+        ours = {}
+        for method in ("init", "rl", "sft"):
+            rec = picked.get(method, {}).get(split)
+            ours[method] = 100 * rec.metrics[metric].value if rec is not None else math.nan
+        lines += [f"| {SPLIT_LABELS[split]} | paper ({figure}) | {paper['init']:.1f} | {paper['rl']:.1f} | "
+                  f"{paper['sft']:.1f} | {paper['rl'] - paper['init']:+.1f} | {paper['sft'] - paper['init']:+.1f} |",
+                  f"| {SPLIT_LABELS[split]} | this run | {ours['init']:.1f} | {ours['rl']:.1f} | {ours['sft']:.1f} | "
+                  f"{ours['rl'] - ours['init']:+.1f} | {ours['sft'] - ours['init']:+.1f} |"]
+    if not lines:
         return ""
-    metric = headline_metric(task, "ood-rule")
-    ours = {}
-    for method in ("init", "rl", "sft"):
-        rec = picked.get(method, {}).get("ood-rule")
-        ours[method] = 100 * rec.metrics[metric].value if rec is not None else math.nan
-    lines = ["| OOD (rule) | Init | RL | SFT | RL − Init | SFT − Init |", "|---|---|---|---|---|---|",
-             f"| paper (Fig. 6) | {paper['init']:.1f} | {paper['rl']:.1f} | {paper['sft']:.1f} | "
-             f"{paper['rl'] - paper['init']:+.1f} | {paper['sft'] - paper['init']:+.1f} |",
-             f"| this run | {ours['init']:.1f} | {ours['rl']:.1f} | {ours['sft']:.1f} | "
-             f"{ours['rl'] - ours['init']:+.1f} | {ours['sft'] - ours['init']:+.1f} |"]
-    return "\n## Against the paper\n\n" + "\n".join(lines) + "\n"
+    return ("\n## Against the paper\n\n| split | | Init | RL | SFT | RL − Init | SFT − Init |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
+
+
+def _recognition_table(results: Results, task: str, picked: dict[str, Any]) -> str:
+    """GP-VL card recognition (the first answer's `cards` field, one try) at equal compute on every split, and along
+    training for each arm: the numbers behind the paper's Fig. 8."""
+    if not any("recognition" in r.metrics for r in results.select(task=task)):
+        return ""
+    splits = [s for s in ("id", "ood-rule", "ood-visual") if results.select(task=task, split=s)]
+    lines = ["| method | " + " | ".join(SPLIT_LABELS[s] for s in splits) + " |", "|---|" + "---|" * len(splits)]
+    for method in ("base", "init", "sft", "rl"):
+        by_split = picked.get(method)
+        if by_split:
+            lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(
+                _pct(by_split.get(s), "recognition") for s in splits) + " |")
+    return ("\n## Recognition (the paper's Fig. 8)\n\nAt equal compute: share of episodes whose first answer lists "
+            "the dealt cards (greedy, one try, no verification). Along training, see the `recognition` column of "
+            "every checkpoint below and the recognition-vs-success figure.\n\n" + "\n".join(lines) + "\n")
 
 
 def _figures(results: Results, task: str, folder: Path) -> list[Path]:
@@ -257,7 +285,7 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
             f"{meta.get('decoding', 'greedy')} decoding with {meta.get('verify_iterations')} graded tries per "
             "episode (per position for V-IRL); ± is the binomial standard error √(p(1−p)/n).\n",
             "## Equal compute (the paper's Fig. 6 layout)\n", table, _paper_comparison(task, picked),
-            _seed_table(results, task), _why_table(results, task, picked), "\n## Every checkpoint\n",
+            _seed_table(results, task), _recognition_table(results, task, picked), _why_table(results, task, picked), "\n## Every checkpoint\n",
             _all_checkpoints(results, task), _rl_from_base(results, task),
             _rl_diagnostics(results), "\n## Stages\n", _stage_table(results)]
     if figures:

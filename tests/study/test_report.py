@@ -4,9 +4,9 @@ from sft_vs_rl.evaluation import MetricValue, ResultRecord, Results
 from sft_vs_rl.study.report import equal_compute_table, write_report
 
 
-def _rec(method, step, gflops, split, success, **extra):
+def _rec(method, step, gflops, split, success, task="gp-l", **extra):
     metrics = {"success": MetricValue(success, 0.01, 300), **{k: MetricValue(v, 0.01, 300) for k, v in extra.items()}}
-    return ResultRecord(method, step, gflops, "gp-l", split, metrics, verify_iterations=5,
+    return ResultRecord(method, step, gflops, task, split, metrics, verify_iterations=5,
                         train_verify_iterations=5 if method == "rl" else None)
 
 
@@ -31,8 +31,23 @@ def test_equal_compute_picks_the_matched_final_checkpoints():
 def test_write_report_compares_with_the_paper(tmp_path):
     path = write_report(_results(), tmp_path, figures=False)
     text = path.read_text()
-    assert "| paper (Fig. 6) | 11.5 | 15.0 | 3.4 | +3.5 | -8.1 |" in text
-    assert "| this run | 10.0 | 12.0 | 0.0 | +2.0 | -10.0 |" in text
+    assert "| OOD (rule) | paper (Fig. 6) | 11.5 | 15.0 | 3.4 | +3.5 | -8.1 |" in text
+    assert "| OOD (rule) | this run | 10.0 | 12.0 | 0.0 | +2.0 | -10.0 |" in text
+    assert "Fig. 7" not in text and "## Recognition" not in text  # text task: no visual OOD, no recognition
+
+
+def test_write_report_gives_visual_ood_and_recognition_for_gp_vl(tmp_path):
+    records = []
+    for split, (init, sft, rl) in (("id", (0.5, 0.6, 0.7)), ("ood-rule", (0.1, 0.05, 0.12)),
+                                   ("ood-visual", (0.3, 0.2, 0.4))):
+        for method, step, gflops, value in (("init", 0, 10.0, init), ("sft", 10, 19.9, sft), ("rl", 4, 20.0, rl)):
+            records.append(_rec(method, step, gflops, split, value, "gp-vl", recognition=value + 0.1))
+    results = Results(records=records, metadata={"task": "gp-vl", "preset": "tiny", "verify_iterations": 5})
+    text = write_report(results, tmp_path, figures=False).read_text()
+    assert "| OOD (visual) | paper (Fig. 7) | 23.6 | 41.2 | 13.7 | +17.6 | -9.9 |" in text
+    assert "| OOD (visual) | this run | 30.0 | 40.0 | 20.0 | +10.0 | -10.0 |" in text
+    assert "## Recognition (the paper's Fig. 8)" in text
+    assert "| RL | 80.0 ± 1.0 (n=300) | 22.0 ± 1.0 (n=300) | 50.0 ± 1.0 (n=300) |" in text
 
 
 def test_write_report_keeps_the_rl_diagnostics_per_update(tmp_path):
