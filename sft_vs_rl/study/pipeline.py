@@ -219,7 +219,11 @@ def _stage_base(spec: TaskSpec, preset: StudyPreset, out: Path, seed: int,
         per_device_train_batch_size=preset.pretrain_batch_size, learning_rate=preset.pretrain_lr,
         warmup_steps=preset.pretrain_warmup, lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr_rate": 0.1}, weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0,
-        max_length=preset.max_length, assistant_only_loss=False, include_num_input_tokens_seen="non_padding",
+        max_length=preset.max_length, include_num_input_tokens_seen="non_padding",
+        # A text base learns the whole stream; a VLM base learns what follows each image (the answer), as image-text
+        # pretraining does: on the whole sequence the cards' ranks were a sliver of the loss, beside the long rules
+        # prompt, and the base never learned to read them (reference: the GP-VL notes in README's study section).
+        assistant_only_loss=spec.visual,
         packing=preset.pretrain_packing and not spec.visual, packing_strategy="wrapped",
     )
     compute = SFTComputeCallback()
