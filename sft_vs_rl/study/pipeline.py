@@ -299,7 +299,7 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
     from sft_vs_rl.models import load_model
 
     model, tokenizer = load_model(model_path)
-    images = "messages" in dataset.column_names
+    image_rows = "messages" in dataset.column_names
     args = SFTConfig(
         **_common_args(out, seed) | (saves or {}), max_steps=steps, per_device_train_batch_size=batch,
         learning_rate=lr,
@@ -307,8 +307,8 @@ def _sft(model_path: str, dataset, out: Path, *, steps: int, batch: int, lr: flo
         include_num_input_tokens_seen="non_padding",
         # Image rows are whole conversations (`sft_columns`): the loss is on the answer only, as for text pairs. They
         # are tokenized in the collator, so there are no lengths to group by (GP-VL prompts have one length anyway).
-        assistant_only_loss=images,
-        train_sampling_strategy="group_by_length" if preset.group_by_length and not images else "random",
+        assistant_only_loss=image_rows,
+        train_sampling_strategy="group_by_length" if preset.group_by_length and not image_rows else "random",
     )
     compute = SFTComputeCallback(initial_flops=initial_flops)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,

@@ -71,14 +71,14 @@ def _all_checkpoints(results: Results, task: str) -> str:
     gp = get_task(task).family == "gp"
     head = "| method | train VIter | step | GFLOPs | split | success | " + (
         "first-try success | unseen success |" if gp else "per-step accuracy |")
-    recognition = any("recognition" in r.metrics for r in results.records)
-    head += " recognition |" if recognition else ""
-    kl = any("kl_from_init" in r.metrics for r in results.records)
-    head += " KL from Init |" if kl else ""
-    lines = [head, "|" + "---|" * ((8 if gp else 7) + recognition + kl)]
     order = {m: i for i, m in enumerate(("base", "init", "sft", "rl"))}
     records = sorted(results.select(task=task), key=lambda r: (order[r.method], r.train_verify_iterations or 0,
                                                                 r.gflops, r.split))
+    recognition = any("recognition" in r.metrics for r in records)
+    head += " recognition |" if recognition else ""
+    kl = any("kl_from_init" in r.metrics for r in records)
+    head += " KL from Init |" if kl else ""
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in records:
         row = (f"| {METHOD_LABELS[r.method]} | {r.train_verify_iterations or ''} | {r.step} | {r.gflops:.4g} | "
                f"{r.split} | {_pct(r, 'success')} | ")
@@ -97,12 +97,13 @@ def _seed_table(results: Results, task: str) -> str:
     seed_records = results.metadata.get("seed_records")
     if not seed_records:
         return ""
+    per_seed = [[ResultRecord.from_dict(r) for r in recs] for recs in seed_records.values()]
     lines = ["| method | split | metric | mean | spread (min–max) | seeds |", "|---|---|---|---|---|---|"]
     for method in ("rl", "sft"):
         for split in ("id", "ood-rule", "ood-visual"):
             values: dict[str, list[float]] = {}
-            for recs in seed_records.values():
-                recs = [ResultRecord.from_dict(r) for r in recs if r["method"] == method and r["split"] == split]
+            for seed_recs in per_seed:
+                recs = [r for r in seed_recs if r.method == method and r.split == split]
                 if recs:
                     last = max(recs, key=lambda r: r.step)
                     for metric in (headline_metric(task, split), "recognition"):
@@ -243,9 +244,9 @@ def _paper_comparison(task: str, picked: dict[str, Any]) -> str:
 def _recognition_table(results: Results, task: str, picked: dict[str, Any]) -> str:
     """GP-VL card recognition (the first answer's `cards` field, one try) at equal compute on every split, and along
     training for each arm: the numbers behind the paper's Fig. 8."""
-    if not any("recognition" in r.metrics for r in results.select(task=task)):
+    if not picked or not any("recognition" in r.metrics for r in results.select(task=task)):
         return ""
-    splits = [s for s in ("id", "ood-rule", "ood-visual") if results.select(task=task, split=s)]
+    splits = list(next(iter(picked.values())))  # every method's row has the table's splits
     lines = ["| method | " + " | ".join(SPLIT_LABELS[s] for s in splits) + " |", "|---|" + "---|" * len(splits)]
     for method in ("base", "init", "sft", "rl"):
         by_split = picked.get(method)
@@ -285,7 +286,8 @@ def write_report(results: Results, output_dir: str | Path, *, figures: bool = Tr
             f"{meta.get('decoding', 'greedy')} decoding with {meta.get('verify_iterations')} graded tries per "
             "episode (per position for V-IRL); ± is the binomial standard error √(p(1−p)/n).\n",
             "## Equal compute (the paper's Fig. 6 layout)\n", table, _paper_comparison(task, picked),
-            _seed_table(results, task), _recognition_table(results, task, picked), _why_table(results, task, picked), "\n## Every checkpoint\n",
+            _seed_table(results, task), _recognition_table(results, task, picked), _why_table(results, task, picked),
+            "\n## Every checkpoint\n",
             _all_checkpoints(results, task), _rl_from_base(results, task),
             _rl_diagnostics(results), "\n## Stages\n", _stage_table(results)]
     if figures:
